@@ -1,0 +1,10 @@
+#include "common/clock.hpp"
+
+namespace common {
+
+const SystemClock& SystemClock::instance() {
+  static const SystemClock clock;
+  return clock;
+}
+
+} // namespace common
