@@ -1,3 +1,69 @@
-int main() {
-  return 0;
+// docker-cache-proxy: a pull-through cache for container images.
+#include "app.hpp"
+#include "cli.hpp"
+#include "common/errors.hpp"
+#include "common/logging.hpp"
+#include "config.hpp"
+
+#include <csignal>
+#include <iostream>
+
+namespace {
+
+// Blocks the signals main waits for, before any thread starts, so every thread inherits it.
+sigset_t blockShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+int run(int argc, char** argv) {
+  const auto command_line = proxy::parseCommandLine(argc, argv);
+  if (command_line.help) {
+    std::cout << proxy::usageText();
+    return common::kExitOk;
+  }
+  if (command_line.version) {
+    std::cout << "docker-cache-proxy " << DCP_VERSION << "\n";
+    return common::kExitOk;
+  }
+  auto env = proxy::processEnvironment();
+  if (command_line.log_level) {
+    env["DCP_LOG_LEVEL"] = *command_line.log_level;
+  }
+  auto config = proxy::loadConfig(command_line.config_path, env);
+  common::setupLogging(config.log_level);
+  if (command_line.check_config) {
+    std::cout << "configuration is valid: upstreams=" << config.upstreams.size()
+              << " default=" << config.defaultUpstream().name << "\n";
+    return common::kExitOk;
+  }
+
+  const auto signals = blockShutdownSignals();
+  proxy::ProxyApp app(std::move(config));
+  app.start();
+
+  int signal = 0;
+  sigwait(&signals, &signal);
+  common::logger("proxy")->info("stopping: signal={}", signal);
+  app.stop();
+  common::logger("proxy")->info("stopped");
+  return common::kExitOk;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const common::Error& e) {
+    std::cerr << "docker-cache-proxy: " << e.what() << "\n";
+    return e.exitCode();
+  } catch (const std::exception& e) {
+    std::cerr << "docker-cache-proxy: unexpected error: " << e.what() << "\n";
+    return common::kExitSoftware;
+  }
 }

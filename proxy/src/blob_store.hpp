@@ -1,0 +1,84 @@
+#pragma once
+
+#include "common/clock.hpp"
+#include "common/result.hpp"
+#include "reference.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <sys/types.h>
+#include <vector>
+
+namespace proxy {
+
+/// Why the store could not do what was asked. `no_space` marks a full filesystem, which the
+/// proxy survives by serving without caching.
+struct StoreError {
+  std::string message;
+  bool no_space = false;
+};
+
+/// Size and last use of stored content.
+struct BlobStat {
+  std::uint64_t size = 0;
+  common::Clock::TimePoint last_used;
+};
+
+/// Readable content: committed, or the part of an upload written so far.
+class BlobReadHandle {
+public:
+  virtual ~BlobReadHandle() = default;
+  /// Reads up to `length` bytes at `offset`; 0 at the end; -1 with errno on failure.
+  virtual ssize_t read(std::uint64_t offset, char* buffer, std::size_t length) = 0;
+  /// A file descriptor for sendfile(2), when the store keeps the content in a local file.
+  virtual std::optional<int> fileDescriptor() const = 0;
+};
+
+/// An upload in progress: bytes go to a temporary object, never visible under the digest until
+/// `BlobStore::commit` has verified them.
+class BlobWriter : public BlobReadHandle {
+public:
+  /// Appends; a failed write (a full disk among others) is an error and leaves the writer unusable.
+  virtual common::Result<std::uint64_t, StoreError> append(std::string_view data) = 0;
+  virtual std::uint64_t written() const = 0;
+  /// The sha256 digest of everything appended, computed as the bytes went in.
+  virtual Digest digest() = 0;
+};
+
+/// Where the cache keeps its bytes. One interface, so an object store can later hold one cache for
+/// several replicas: blobs addressed by digest (manifests are blobs too), and small metadata
+/// objects under keys ("repositories/docker.io/library/alpine/_tags/3.20").
+class BlobStore {
+public:
+  virtual ~BlobStore() = default;
+
+  virtual std::optional<BlobStat> stat(const Digest& digest) = 0;
+  virtual std::unique_ptr<BlobReadHandle> open(const Digest& digest) = 0;
+  virtual common::Result<std::unique_ptr<BlobWriter>, StoreError> create() = 0;
+  /// Makes the upload visible under `expected` if its digest matches; the upload is consumed
+  /// either way (a mismatch deletes it).
+  virtual common::Result<bool, StoreError> commit(BlobWriter& writer, const Digest& expected) = 0;
+  virtual void remove(const Digest& digest) = 0;
+  /// Records a use, for eviction by last use.
+  virtual void touch(const Digest& digest, common::Clock::TimePoint when) = 0;
+  /// Every stored digest.
+  virtual std::vector<Digest> list() = 0;
+
+  virtual std::optional<std::string> getMeta(const std::string& key) = 0;
+  /// Atomic replace; false when the store refused (its error is logged).
+  virtual bool putMeta(const std::string& key, std::string_view value) = 0;
+  virtual void removeMeta(const std::string& key) = 0;
+  virtual bool hasMeta(const std::string& key) = 0;
+  /// The names directly below `prefix` ("a/b/" -> "c", "d.json").
+  virtual std::vector<std::string> listMeta(const std::string& prefix) = 0;
+
+  /// Whether `bytes` more can be stored while keeping the configured free-space reserve.
+  virtual bool hasRoomFor(std::uint64_t bytes) = 0;
+  /// Whether the store accepts writes (a probe, for readiness).
+  virtual bool writable() = 0;
+};
+
+} // namespace proxy

@@ -1,0 +1,373 @@
+#include "registry_api.hpp"
+
+#include "common/logging.hpp"
+#include "range.hpp"
+
+#include <Poco/JSON/Array.h>
+#include <Poco/JSON/Object.h>
+#include <algorithm>
+#include <sstream>
+
+namespace proxy {
+namespace {
+
+constexpr const char* kEmptyIndex =
+    R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})";
+
+std::string jsonString(const Poco::JSON::Object& object) {
+  std::ostringstream out;
+  object.stringify(out);
+  return out.str();
+}
+
+std::string urlEncode(std::string_view text) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
+// The query of the client's next page, keeping ns= so the next request routes the same way.
+std::string nextPageLink(const std::string& path, const Route& route, const std::string& last) {
+  std::string query = "last=" + urlEncode(last);
+  if (auto n = route.query.find("n"); n != route.query.end()) {
+    query += "&n=" + urlEncode(n->second);
+  }
+  if (auto ns = route.query.find("ns"); ns != route.query.end()) {
+    query += "&ns=" + urlEncode(ns->second);
+  }
+  return "<" + path + "?" + query + ">; rel=\"next\"";
+}
+
+} // namespace
+
+void ApiResponse::setHeader(std::string name, std::string value) {
+  headers.emplace_back(std::move(name), std::move(value));
+}
+
+std::vector<std::string> paginate(const std::vector<std::string>& sorted,
+                                  const QueryParameters& query, bool& more) {
+  more = false;
+  auto begin = sorted.begin();
+  if (auto last = query.find("last"); last != query.end() && !last->second.empty()) {
+    begin = std::upper_bound(sorted.begin(), sorted.end(), last->second);
+  }
+  auto end = sorted.end();
+  if (auto n = query.find("n"); n != query.end()) {
+    char* rest = nullptr;
+    const long limit = std::strtol(n->second.c_str(), &rest, 10);
+    if (rest != n->second.c_str() && *rest == '\0' && limit >= 0 && end - begin > limit) {
+      end = begin + limit;
+      more = true;
+    }
+  }
+  return std::vector<std::string>(begin, end);
+}
+
+RegistryApi::RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
+                         Metadata& metadata, ManifestService& manifests, BlobService& blobs)
+    : config_(config), upstreams_(std::move(upstreams)), metadata_(metadata), manifests_(manifests),
+      blobs_(blobs) {}
+
+ApiResponse RegistryApi::error(int status, const std::string& code, const std::string& message) {
+  Poco::JSON::Object entry;
+  entry.set("code", code);
+  entry.set("message", message);
+  entry.set("detail", Poco::JSON::Object());
+  Poco::JSON::Array errors;
+  errors.add(entry);
+  Poco::JSON::Object root;
+  root.set("errors", errors);
+
+  ApiResponse response;
+  response.status = status;
+  response.body = jsonString(root);
+  response.content_length = response.body.size();
+  response.setHeader("Content-Type", "application/json");
+  response.error_code = code;
+  return response;
+}
+
+ApiResponse RegistryApi::handle(const ApiRequest& request) {
+  auto routed = routeRequest(config_, request.method, request.target);
+  if (auto* failure = std::get_if<RouteError>(&routed)) {
+    return error(failure->status, failure->code, failure->message);
+  }
+  const auto& route = std::get<Route>(routed);
+  auto upstream_it = upstreams_.find(route.upstream->name);
+  if (upstream_it == upstreams_.end()) {
+    return error(500, "UNKNOWN", "upstream " + route.upstream->name + " has no client");
+  }
+  auto& upstream = *upstream_it->second;
+
+  switch (route.kind) {
+  case Route::Kind::Base: {
+    ApiResponse response;
+    response.body = "{}";
+    response.content_length = 2;
+    response.setHeader("Content-Type", "application/json");
+    return response;
+  }
+  case Route::Kind::Catalog:
+    return catalog(route);
+  case Route::Kind::Manifest:
+    return manifest(route, upstream, request);
+  case Route::Kind::Blob:
+    return blob(route, upstream, request);
+  case Route::Kind::TagsList:
+    return tagsList(route, upstream);
+  case Route::Kind::Referrers:
+    return referrers(route, upstream);
+  }
+  return error(404, "NAME_UNKNOWN", "unknown route");
+}
+
+ApiResponse RegistryApi::upstreamFailure(const UpstreamError& failure, Route::Kind kind,
+                                         const std::string& what) {
+  using Kind = UpstreamError::Kind;
+  const auto& upstream_message = failure.message;
+  switch (failure.kind) {
+  case Kind::NotFound: {
+    const char* code = kind == Route::Kind::Blob       ? "BLOB_UNKNOWN"
+                       : kind == Route::Kind::Manifest ? "MANIFEST_UNKNOWN"
+                                                       : "NAME_UNKNOWN";
+    return error(404, code, what + " is not known to the upstream registry");
+  }
+  case Kind::Unauthorized:
+    return error(401, "UNAUTHORIZED",
+                 "the upstream registry refused the proxy's credentials for " + what + ": " +
+                     upstream_message);
+  case Kind::Denied:
+    return error(403, "DENIED",
+                 "the upstream registry denied access to " + what + ": " + upstream_message);
+  case Kind::TooManyRequests: {
+    auto response = error(429, "TOOMANYREQUESTS",
+                          "the upstream registry's pull rate limit is exhausted and " + what +
+                              " is not cached: " + upstream_message);
+    if (failure.retry_after) {
+      response.setHeader("Retry-After", std::to_string(*failure.retry_after));
+    }
+    return response;
+  }
+  case Kind::Timeout:
+  case Kind::Unavailable:
+  case Kind::Aborted: {
+    auto response = error(503, "UNAVAILABLE",
+                          "the upstream registry is unreachable and " + what +
+                              " is not cached: " + upstream_message);
+    if (failure.retry_after) {
+      response.setHeader("Retry-After", std::to_string(*failure.retry_after));
+    }
+    return response;
+  }
+  case Kind::BadResponse:
+    return error(502, "UNAVAILABLE",
+                 "the upstream registry sent an invalid answer for " + what + ": " +
+                     upstream_message);
+  }
+  return error(500, "UNKNOWN", upstream_message);
+}
+
+ApiResponse RegistryApi::manifest(const Route& route, Upstream& upstream,
+                                  const ApiRequest& request) {
+  const bool want_body = request.method == "GET";
+  const AcceptList accept(request.accept.value_or(""));
+  auto resolved =
+      manifests_.resolve(upstream, *route.repository, *route.reference, accept, want_body);
+  const auto what = "manifest " + route.repository->str() + ":" + toString(*route.reference);
+  if (!resolved.ok()) {
+    return upstreamFailure(resolved.error(), Route::Kind::Manifest, what);
+  }
+  auto& answer = resolved.value();
+  ApiResponse response;
+  response.setHeader("Content-Type", answer.media_type);
+  response.setHeader("Docker-Content-Digest", answer.digest.str());
+  response.setHeader("ETag", "\"" + answer.digest.str() + "\"");
+  response.content_length = answer.size;
+  if (answer.body) {
+    response.body = std::move(*answer.body);
+    response.content_length = response.body.size();
+  }
+  response.source = toString(answer.source);
+  return response;
+}
+
+ApiResponse RegistryApi::blob(const Route& route, Upstream& upstream, const ApiRequest& request) {
+  const bool want_body = request.method == "GET";
+  auto resolved = blobs_.resolve(upstream, *route.repository, *route.digest, want_body);
+  const auto what = "blob " + route.digest->str() + " of " + route.repository->str();
+  if (!resolved.ok()) {
+    return upstreamFailure(resolved.error(), Route::Kind::Blob, what);
+  }
+  auto& answer = resolved.value();
+
+  ApiResponse response;
+  response.source = toString(answer.source);
+  response.setHeader("Content-Type", "application/octet-stream");
+  response.setHeader("Docker-Content-Digest", route.digest->str());
+  response.setHeader("ETag", "\"" + route.digest->str() + "\"");
+
+  if (answer.pass_through) {
+    auto* upstream_ptr = &upstream;
+    const auto repository = *route.repository;
+    const auto digest = *route.digest;
+    response.stream = [upstream_ptr, repository, digest](const BodyWriter& write) {
+      auto result = upstream_ptr->getBlob(
+          repository, digest, [](std::optional<std::uint64_t>) { return true; },
+          [&write](std::string_view data) { return write(data); });
+      return result.ok();
+    };
+    return response;
+  }
+
+  response.setHeader("Accept-Ranges", "bytes");
+  if (!answer.size) {
+    // In flight, size unknown: the whole body, chunked, ranges ignored.
+    response.blob = BlobBody{answer.file, answer.download, 0, std::nullopt};
+    return response;
+  }
+  const auto size = *answer.size;
+  const auto range = parseRange(request.range, size);
+  if (range.kind == RangeRequest::Kind::Unsatisfiable) {
+    auto refused = error(416, "RANGE_INVALID",
+                         "range \"" + request.range.value_or("") + "\" is outside the blob's " +
+                             std::to_string(size) + " bytes");
+    refused.setHeader("Content-Range", "bytes */" + std::to_string(size));
+    return refused;
+  }
+  std::uint64_t offset = 0;
+  std::uint64_t length = size;
+  if (range.kind == RangeRequest::Kind::Partial) {
+    response.status = 206;
+    offset = range.range.first;
+    length = range.range.length();
+    response.setHeader("Content-Range", "bytes " + std::to_string(range.range.first) + "-" +
+                                            std::to_string(range.range.last) + "/" +
+                                            std::to_string(size));
+  }
+  response.content_length = length;
+  if (want_body) {
+    response.blob = BlobBody{answer.file, answer.download, offset, length};
+  }
+  return response;
+}
+
+ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
+  const auto path = route.client_prefix + route.repository->str() + "/tags/list";
+  std::string query;
+  for (const char* key : {"n", "last"}) {
+    if (auto it = route.query.find(key); it != route.query.end()) {
+      query += (query.empty() ? "" : "&") + std::string(key) + "=" + urlEncode(it->second);
+    }
+  }
+  auto page = upstream.tagsList(*route.repository, query);
+  if (page.ok()) {
+    ApiResponse response;
+    response.body = std::move(page->body);
+    response.content_length = response.body.size();
+    response.setHeader("Content-Type", "application/json");
+    response.source = "upstream";
+    if (page->link) {
+      // The upstream's Link names its own path; point the client's next request at ours.
+      const auto& link = *page->link;
+      const auto query_start = link.find('?');
+      const auto query_end = link.find('>');
+      if (query_start != std::string::npos && query_end != std::string::npos &&
+          query_start < query_end) {
+        auto next =
+            parseQuery(std::string_view(link).substr(query_start + 1, query_end - query_start - 1));
+        if (auto last = next.find("last"); last != next.end()) {
+          response.setHeader("Link", nextPageLink(path, route, last->second));
+        }
+      }
+    }
+    return response;
+  }
+  if (!isOutage(page.error())) {
+    return upstreamFailure(page.error(), Route::Kind::TagsList,
+                           "repository " + route.repository->str());
+  }
+
+  // Upstream unreachable: answer with the tags this cache knows.
+  const auto cached = metadata_.tags(route.upstream->name, *route.repository);
+  if (cached.empty()) {
+    return upstreamFailure(page.error(), Route::Kind::TagsList,
+                           "repository " + route.repository->str());
+  }
+  common::logger("api")->warn("upstream unavailable, listing cached tags: upstream={} repo={} "
+                              "err={}",
+                              route.upstream->name, route.repository->str(), page.error().message);
+  bool more = false;
+  const auto tags = paginate(cached, route.query, more);
+  Poco::JSON::Object root;
+  root.set("name", route.repository->str());
+  Poco::JSON::Array array;
+  for (const auto& tag : tags) {
+    array.add(tag);
+  }
+  root.set("tags", array);
+  ApiResponse response;
+  response.body = jsonString(root);
+  response.content_length = response.body.size();
+  response.setHeader("Content-Type", "application/json");
+  response.source = "stale";
+  if (more && !tags.empty()) {
+    response.setHeader("Link", nextPageLink(path, route, tags.back()));
+  }
+  return response;
+}
+
+ApiResponse RegistryApi::catalog(const Route& route) {
+  bool more = false;
+  const auto repositories =
+      paginate(metadata_.repositories(route.upstream->name), route.query, more);
+  Poco::JSON::Object root;
+  Poco::JSON::Array array;
+  for (const auto& repository : repositories) {
+    array.add(repository);
+  }
+  root.set("repositories", array);
+  ApiResponse response;
+  response.body = jsonString(root);
+  response.content_length = response.body.size();
+  response.setHeader("Content-Type", "application/json");
+  response.source = "cache";
+  if (more && !repositories.empty()) {
+    response.setHeader("Link", nextPageLink("/v2/_catalog", route, repositories.back()));
+  }
+  return response;
+}
+
+ApiResponse RegistryApi::referrers(const Route& route, Upstream& upstream) {
+  std::string query;
+  if (auto it = route.query.find("artifactType"); it != route.query.end()) {
+    query = "artifactType=" + urlEncode(it->second);
+  }
+  auto page = upstream.referrers(*route.repository, *route.digest, query);
+  ApiResponse response;
+  response.setHeader("Content-Type", "application/vnd.oci.image.index.v1+json");
+  if (page.ok()) {
+    response.body = std::move(page->body);
+    response.source = "upstream";
+  } else if (page.error().kind == UpstreamError::Kind::NotFound || isOutage(page.error())) {
+    // An upstream without the referrers API, or one that is down: per the spec, a registry that
+    // knows no referrers answers an empty index.
+    response.body = kEmptyIndex;
+    response.source = "cache";
+  } else {
+    return upstreamFailure(page.error(), Route::Kind::Referrers,
+                           "referrers of " + route.digest->str());
+  }
+  response.content_length = response.body.size();
+  return response;
+}
+
+} // namespace proxy

@@ -1,0 +1,89 @@
+#pragma once
+
+#include "blobs.hpp"
+#include "config.hpp"
+#include "manifests.hpp"
+#include "router.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace proxy {
+
+/// The parts of an HTTP request the registry API reads.
+struct ApiRequest {
+  std::string method;
+  /// The request target as received: path and query, still percent-encoded.
+  std::string target;
+  std::optional<std::string> accept;
+  std::optional<std::string> range;
+};
+
+/// Stored or in-flight bytes to send: `length` bytes from `offset`, or to the end when the size
+/// is not known yet (a download without Content-Length).
+struct BlobBody {
+  std::shared_ptr<BlobReadHandle> file;
+  std::shared_ptr<BlobDownload> download;
+  std::uint64_t offset = 0;
+  std::optional<std::uint64_t> length;
+};
+
+/// Writes a piece of a streamed body; false when the client is gone.
+using BodyWriter = std::function<bool(std::string_view)>;
+
+/// What to answer. The server sends it; this type knows nothing of sockets.
+struct ApiResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// Content-Length; unset with a streamed body of unknown size (sent chunked).
+  std::optional<std::uint64_t> content_length;
+  std::string body;
+  std::optional<BlobBody> blob;
+  /// Bytes relayed from the upstream without caching (a full disk); returns false on failure.
+  std::function<bool(const BodyWriter&)> stream;
+  /// For the access log: cache, upstream, stale, or "-".
+  std::string source = "-";
+  /// For the access log: the OCI error code of an error answer.
+  std::string error_code;
+
+  void setHeader(std::string name, std::string value);
+};
+
+/// The OCI distribution API of a pull-through cache: turns each request into an answer, and each
+/// failure into a status code and an OCI error body. No other part speaks status codes.
+class RegistryApi {
+public:
+  RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
+              Metadata& metadata, ManifestService& manifests, BlobService& blobs);
+
+  ApiResponse handle(const ApiRequest& request);
+
+  /// An OCI error answer.
+  static ApiResponse error(int status, const std::string& code, const std::string& message);
+
+private:
+  ApiResponse manifest(const Route& route, Upstream& upstream, const ApiRequest& request);
+  ApiResponse blob(const Route& route, Upstream& upstream, const ApiRequest& request);
+  ApiResponse tagsList(const Route& route, Upstream& upstream);
+  ApiResponse catalog(const Route& route);
+  ApiResponse referrers(const Route& route, Upstream& upstream);
+  ApiResponse upstreamFailure(const UpstreamError& error, Route::Kind kind,
+                              const std::string& what);
+
+  const ProxyConfig& config_;
+  std::map<std::string, Upstream*> upstreams_;
+  Metadata& metadata_;
+  ManifestService& manifests_;
+  BlobService& blobs_;
+};
+
+/// Applies `n` and `last` to a sorted list; sets `next` when more follow.
+std::vector<std::string> paginate(const std::vector<std::string>& sorted,
+                                  const QueryParameters& query, bool& more);
+
+} // namespace proxy

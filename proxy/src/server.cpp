@@ -1,0 +1,356 @@
+#include "server.hpp"
+
+#include "common/errors.hpp"
+#include "common/logging.hpp"
+
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerRequestImpl.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/ServerSocket.h>
+#include <cerrno>
+#include <charconv>
+#include <poll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <thread>
+
+namespace proxy {
+namespace {
+
+constexpr std::size_t kCopyBuffer = 256 * 1024;
+constexpr int kClientWriteTimeoutMs = 60'000;
+
+// Sends [offset, offset+length) of `fd` to a plain socket without copying through user space.
+bool sendFileRange(int socket_fd, int fd, std::uint64_t offset, std::uint64_t length) {
+  auto position = static_cast<off_t>(offset);
+  while (length > 0) {
+    const auto chunk = static_cast<size_t>(std::min<std::uint64_t>(length, 1u << 30));
+    const ssize_t n = ::sendfile(socket_fd, fd, &position, chunk);
+    if (n > 0) {
+      length -= static_cast<std::uint64_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{socket_fd, POLLOUT, 0};
+      if (::poll(&p, 1, kClientWriteTimeoutMs) > 0) {
+        continue;
+      }
+    }
+    return false;
+  }
+  return true;
+}
+
+// Copies through a buffer into the response stream (TLS, or no file descriptor).
+bool copyRange(BlobReadHandle& handle, std::ostream& out, std::uint64_t offset,
+               std::uint64_t length, std::vector<char>& buffer) {
+  while (length > 0) {
+    const auto want = static_cast<size_t>(std::min<std::uint64_t>(length, buffer.size()));
+    const ssize_t n = handle.read(offset, buffer.data(), want);
+    if (n <= 0) {
+      return false;
+    }
+    out.write(buffer.data(), n);
+    if (!out) {
+      return false;
+    }
+    offset += static_cast<std::uint64_t>(n);
+    length -= static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+class RequestHandler : public Poco::Net::HTTPRequestHandler {
+public:
+  RequestHandler(RegistryApi& api, const ExtraHandler& extra, std::atomic<int>& active)
+      : api_(api), extra_(extra), active_(active) {}
+
+  void handleRequest(Poco::Net::HTTPServerRequest& request,
+                     Poco::Net::HTTPServerResponse& response) override {
+    ++active_;
+    const auto started = std::chrono::steady_clock::now();
+    ApiResponse answer;
+    std::uint64_t sent = 0;
+    bool complete = false;
+    try {
+      ApiRequest api_request;
+      api_request.method = request.getMethod();
+      api_request.target = request.getURI();
+      if (request.has("Accept")) {
+        // Several Accept headers are one list (RFC 9110 section 5.3).
+        std::string accept;
+        for (auto it = request.find("Accept");
+             it != request.end() && Poco::icompare(it->first, "Accept") == 0; ++it) {
+          accept += (accept.empty() ? "" : ", ") + it->second;
+        }
+        api_request.accept = accept;
+      }
+      if (request.has("Range")) {
+        api_request.range = request.get("Range");
+      }
+
+      std::optional<ApiResponse> extra;
+      if (extra_ && api_request.target.rfind("/v2", 0) != 0) {
+        extra = extra_(api_request);
+      }
+      answer = extra ? std::move(*extra) : api_.handle(api_request);
+      complete = send(request, response, answer, sent);
+    } catch (const std::exception& e) {
+      // Poco drops the connection for anything but its own exceptions: answer here.
+      common::logger("server")->error("request failed: method={} path={} err={}",
+                                      request.getMethod(), request.getURI(), e.what());
+      if (!response.sent()) {
+        answer = RegistryApi::error(500, "UNKNOWN", "internal error");
+        complete = send(request, response, answer, sent);
+      }
+    } catch (...) {
+      common::logger("server")->error("request failed: method={} path={} err=unknown",
+                                      request.getMethod(), request.getURI());
+      if (!response.sent()) {
+        answer = RegistryApi::error(500, "UNKNOWN", "internal error");
+        complete = send(request, response, answer, sent);
+      }
+    }
+    if (!complete) {
+      abortConnection(request);
+    }
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    common::logger("access")->debug(
+        "request served: method={} path={} status={} bytes={} source={} code={} ms={}{}",
+        request.getMethod(), request.getURI(), answer.status, sent, answer.source,
+        answer.error_code.empty() ? "-" : answer.error_code, elapsed.count(),
+        complete ? "" : " aborted=true");
+    --active_;
+  }
+
+private:
+  static void abortConnection(Poco::Net::HTTPServerRequest& request) {
+    // The client must see a short body, never a complete one: close the connection.
+    if (auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request)) {
+      ::shutdown(impl->socket().impl()->sockfd(), SHUT_RDWR);
+    }
+  }
+
+  bool send(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
+            ApiResponse& answer, std::uint64_t& sent) {
+    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
+    response.set("Docker-Distribution-API-Version", "registry/2.0");
+    for (const auto& [name, value] : answer.headers) {
+      response.set(name, value);
+    }
+    const bool head = request.getMethod() == "HEAD";
+    const bool streamed = (answer.blob.has_value() || answer.stream) && !head;
+
+    if (!streamed) {
+      response.setContentLength64(
+          static_cast<Poco::Int64>(answer.content_length.value_or(answer.body.size())));
+      if (head) {
+        response.send();
+        return true;
+      }
+      response.sendBuffer(answer.body.data(), answer.body.size());
+      sent = answer.body.size();
+      return true;
+    }
+
+    if (answer.content_length) {
+      response.setContentLength64(static_cast<Poco::Int64>(*answer.content_length));
+    } else {
+      response.setChunkedTransferEncoding(true);
+    }
+    std::ostream& out = response.send();
+    if (answer.stream) {
+      const bool ok = answer.stream([&](std::string_view data) {
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+        sent += data.size();
+        return static_cast<bool>(out);
+      });
+      out.flush();
+      return ok && static_cast<bool>(out);
+    }
+    return sendBlob(request, out, *answer.blob, sent);
+  }
+
+  bool sendBlob(Poco::Net::HTTPServerRequest& request, std::ostream& out, BlobBody& body,
+                std::uint64_t& sent) {
+    BlobReadHandle& handle = body.download ? body.download->reader() : *body.file;
+    const auto fd = handle.fileDescriptor();
+    int socket_fd = -1;
+    auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
+    // Chunked framing (unknown size) goes through the stream; so does TLS.
+    if (fd && impl && !impl->socket().secure() && body.length) {
+      socket_fd = impl->socket().impl()->sockfd();
+    }
+    out.flush();
+
+    std::vector<char> buffer;
+    if (socket_fd < 0) {
+      buffer.resize(kCopyBuffer);
+    }
+    std::uint64_t position = body.offset;
+    const std::optional<std::uint64_t> end =
+        body.length ? std::optional(body.offset + *body.length) : std::nullopt;
+    while (!end || position < *end) {
+      std::uint64_t available = end.value_or(UINT64_MAX);
+      if (body.download) {
+        auto readable = body.download->waitReadable(position);
+        if (!readable.ok()) {
+          return false;
+        }
+        if (readable.value() <= position) {
+          break; // committed and fully sent
+        }
+        available = std::min(available, readable.value());
+      }
+      const auto length = available - position;
+      const bool ok = socket_fd >= 0 ? sendFileRange(socket_fd, *fd, position, length)
+                                     : copyRange(handle, out, position, length, buffer);
+      if (!ok) {
+        return false;
+      }
+      position += length;
+      sent += length;
+    }
+    out.flush();
+    return static_cast<bool>(out);
+  }
+
+  RegistryApi& api_;
+  const ExtraHandler& extra_;
+  std::atomic<int>& active_;
+};
+
+class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
+public:
+  HandlerFactory(RegistryApi& api, const ExtraHandler& extra, std::atomic<int>& active)
+      : api_(api), extra_(extra), active_(active) {}
+
+  Poco::Net::HTTPRequestHandler*
+  createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
+    return new RequestHandler(api_, extra_, active_);
+  }
+
+private:
+  RegistryApi& api_;
+  const ExtraHandler& extra_;
+  std::atomic<int>& active_;
+};
+
+Poco::Net::ServerSocket bindAddress(const std::string& text) {
+  const auto address = parseListenAddress(text);
+  if (!address) {
+    throw common::ConfigError("http.addr: \"" + text +
+                              "\" is not a listen address; expected host:port, [v6]:port or :port");
+  }
+  Poco::Net::ServerSocket socket;
+  try {
+    if (address->host.empty()) {
+      try {
+        // One dual-stack socket answers IPv4 and IPv6.
+        socket.bind6(Poco::Net::SocketAddress(
+                         Poco::Net::IPAddress::wildcard(Poco::Net::IPAddress::IPv6), address->port),
+                     true, false, false);
+      } catch (const Poco::Exception&) {
+        socket = Poco::Net::ServerSocket();
+        socket.bind(Poco::Net::SocketAddress(Poco::Net::IPAddress(), address->port), true);
+      }
+    } else {
+      socket.bind(Poco::Net::SocketAddress(address->host, address->port), true);
+    }
+    socket.listen(256);
+  } catch (const Poco::Exception& e) {
+    throw common::SetupError("cannot listen on " + text + ": " + e.displayText());
+  }
+  return socket;
+}
+
+} // namespace
+
+std::optional<ListenAddress> parseListenAddress(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return std::nullopt;
+  }
+  std::string host = text.substr(0, colon);
+  const auto port_text = text.substr(colon + 1);
+  unsigned port = 0;
+  const auto [end, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (ec != std::errc() || end != port_text.data() + port_text.size() || port > 65535 ||
+      port_text.empty()) {
+    return std::nullopt;
+  }
+  if (!host.empty() && host.front() == '[') {
+    if (host.back() != ']') {
+      return std::nullopt;
+    }
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return std::nullopt;
+  }
+  return ListenAddress{host, static_cast<std::uint16_t>(port)};
+}
+
+Server::Server(const ProxyConfig& config, RegistryApi& api, ExtraHandler extra)
+    : config_(config), api_(api), extra_(std::move(extra)) {}
+
+Server::~Server() {
+  for (auto& server : servers_) {
+    server->stopAll(true);
+  }
+}
+
+void Server::start() {
+  const int threads = std::max(4, config_.server_threads);
+  pool_ = std::make_unique<Poco::ThreadPool>(2, threads + 4, 60);
+  for (const auto& address : config_.listen) {
+    auto socket = bindAddress(address);
+    auto params = new Poco::Net::HTTPServerParams;
+    params->setMaxThreads(threads);
+    params->setMaxQueued(512);
+    params->setKeepAlive(true);
+    params->setMaxKeepAliveRequests(0);
+    params->setKeepAliveTimeout(Poco::Timespan(30, 0));
+    params->setTimeout(Poco::Timespan(60, 0));
+    params->setServerName("docker-cache-proxy");
+    auto server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(api_, extra_, active_),
+                                                          *pool_, socket, params);
+    server->start();
+    common::logger("server")->info("listening: addr={} port={}", address,
+                                   server->socket().address().port());
+    servers_.push_back(std::move(server));
+  }
+}
+
+void Server::stop(std::chrono::milliseconds grace) {
+  for (auto& server : servers_) {
+    server->stop();
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (active_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (active_ > 0) {
+    common::logger("server")->warn("shutdown grace over, dropping requests: active={}",
+                                   active_.load());
+  }
+  for (auto& server : servers_) {
+    server->stopAll(true);
+  }
+}
+
+std::vector<std::uint16_t> Server::ports() const {
+  std::vector<std::uint16_t> out;
+  for (const auto& server : servers_) {
+    out.push_back(server->socket().address().port());
+  }
+  return out;
+}
+
+} // namespace proxy
