@@ -29,18 +29,33 @@ struct ProxyApp::Parts {
     }
     api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs);
     server = std::make_unique<Server>(
-        config, *api, [](const ApiRequest& request) { return healthAnswer(request); });
+        config, *api, [this](const ApiRequest& request) { return healthAnswer(request); });
   }
 
-  static std::optional<ApiResponse> healthAnswer(const ApiRequest& request) {
+  // /healthz: the process answers. /readyz: it can also cache, i.e. the storage takes writes
+  // and has room; cached content is served either way.
+  std::optional<ApiResponse> healthAnswer(const ApiRequest& request) {
     const auto path = request.target.substr(0, request.target.find('?'));
-    if (path != "/healthz") {
+    if (path != "/healthz" && path != "/readyz") {
       return std::nullopt;
     }
     ApiResponse response;
-    response.body = "ok\n";
-    response.content_length = response.body.size();
     response.setHeader("Content-Type", "text/plain");
+    response.setHeader("Cache-Control", "no-store");
+    response.body = "ok\n";
+    if (path == "/readyz") {
+      const bool writable = store.writable();
+      const bool room = store.hasRoomFor(0);
+      if (!writable || !room) {
+        response.status = 503;
+        response.body = std::string("not ready: ") +
+                        (!writable ? "storage is not writable" : "storage is full") +
+                        "; cached content is still served, nothing new is cached\n";
+        common::logger("proxy")->warn("readiness failed: storage_writable={} storage_room={}",
+                                      writable, room);
+      }
+    }
+    response.content_length = response.body.size();
     return response;
   }
 

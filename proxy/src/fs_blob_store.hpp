@@ -14,6 +14,7 @@ namespace proxy {
 ///   <root>/blobs/sha256/ab/abcd...     content, named by digest; mtime = last use
 ///   <root>/meta/...                    metadata objects, one small file each
 ///   <root>/tmp/                        uploads in progress; emptied at start (crash leftovers)
+// TODO: a size limit with eviction by last use; until then the cache grows until the disk is full.
 class FsBlobStore : public BlobStore {
 public:
   static constexpr int kLayoutVersion = 1;

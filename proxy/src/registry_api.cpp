@@ -230,7 +230,8 @@ ApiResponse RegistryApi::blob(const Route& route, Upstream& upstream, const ApiR
 
   response.setHeader("Accept-Ranges", "bytes");
   if (!answer.size) {
-    // In flight, size unknown: the whole body, chunked, ranges ignored.
+    // TODO: Range on a download whose upstream sent no Content-Length; such a blob is sent
+    // whole and chunked until it is cached.
     response.blob = BlobBody{answer.file, answer.download, 0, std::nullopt};
     return response;
   }
@@ -325,6 +326,7 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
   return response;
 }
 
+// TODO: a catalog across all upstreams; for now it lists the routed upstream's repositories.
 ApiResponse RegistryApi::catalog(const Route& route) {
   bool more = false;
   const auto repositories =
@@ -346,6 +348,7 @@ ApiResponse RegistryApi::catalog(const Route& route) {
   return response;
 }
 
+// TODO: cache referrers answers; with the upstream down, clients see an empty list.
 ApiResponse RegistryApi::referrers(const Route& route, Upstream& upstream) {
   std::string query;
   if (auto it = route.query.find("artifactType"); it != route.query.end()) {

@@ -30,8 +30,8 @@ std::string randomBytes(size_t n, unsigned seed) {
 
 // The proxy's parts on a temporary directory, in front of a FakeRegistry.
 struct Harness {
-  Harness()
-      : store(dir.path()), metadata(store, clock), fetcher(store, metadata),
+  explicit Harness(std::uint64_t min_free_bytes = 0)
+      : store(dir.path(), min_free_bytes), metadata(store, clock), fetcher(store, metadata),
         manifests(metadata, clock), blobs(store, metadata, fetcher) {
     config.upstreams.push_back({});
     config.upstreams.back().name = "docker.io";
@@ -319,4 +319,30 @@ TEST_CASE("RegistryApi: errors carry the OCI error body", "[proxy][api]") {
   CHECK(response.status == 400);
   CHECK_THAT(response.body, Catch::StartsWith(R"({"errors":[{"code":"NAME_INVALID")"));
   CHECK(h.registry.server().requests().empty());
+}
+
+TEST_CASE("RegistryApi: with the disk full, blobs still reach the client, uncached",
+          "[proxy][api][blobs]") {
+  // A free-space reserve larger than any disk: the store has no room for anything.
+  Harness h(UINT64_MAX / 2);
+  const auto bytes = randomBytes(200'000, 4);
+  const auto digest = h.registry.addBlob("library/app", bytes);
+  const auto path = "/v2/library/app/blobs/" + digest;
+
+  auto response = h.get(path);
+  REQUIRE(response.status == 200);
+  REQUIRE(response.stream);
+  std::string received;
+  CHECK(response.stream([&](std::string_view data) {
+    received.append(data);
+    return true;
+  }));
+  CHECK(received == bytes);
+  h.fetcher.drain(5s);
+  CHECK_FALSE(h.store.stat(*proxy::Digest::parse(digest)));
+
+  SECTION("manifests are still answered") {
+    h.registry.addManifest("library/app", "v1", R"({"a":1})");
+    CHECK(h.get("/v2/library/app/manifests/v1").status == 200);
+  }
 }
