@@ -112,7 +112,6 @@ public:
   RateLimitStatus rateLimit() const;
 
 private:
-  struct Token;
   struct Impl;
   UpstreamConfig config_;
   std::shared_ptr<Impl> impl_;

@@ -64,8 +64,8 @@ struct HttpRequest {
   std::function<bool(std::string_view)> on_body;
 };
 
-/// An HTTP client on libcurl. Thread-safe; connections, DNS answers and TLS sessions are shared
-/// and reused across calls and threads.
+/// An HTTP client on libcurl. Thread-safe; DNS answers and TLS sessions are shared across
+/// threads, and connections are reused by later calls through a pool of easy handles.
 class HttpClient {
 public:
   HttpClient();
