@@ -27,7 +27,7 @@ int run(int argc, char** argv) {
     return common::kExitOk;
   }
   if (command_line.version) {
-    std::cout << "docker-cache-proxy " << DCP_VERSION << "\n";
+    std::cout << "docker-cache-proxy " << DCP_VERSION_STRING << "\n";
     return common::kExitOk;
   }
   auto env = proxy::processEnvironment();

@@ -6,8 +6,10 @@
 #include "common/logging.hpp"
 #include "fetcher.hpp"
 #include "fs_blob_store.hpp"
+#include "heartbeat.hpp"
 #include "manifests.hpp"
 #include "metadata.hpp"
+#include "monitoring.hpp"
 #include "registry_api.hpp"
 #include "server.hpp"
 #include "upstream.hpp"
@@ -16,8 +18,9 @@ namespace proxy {
 
 struct ProxyApp::Parts {
   explicit Parts(ProxyConfig c)
-      : config(std::move(c)), store(config.storage_root), metadata(store, clock),
-        fetcher(store, metadata), manifests(metadata, clock), blobs(store, metadata, fetcher) {
+      : config(std::move(c)), store(config.storage_root, config.storage_min_free),
+        metadata(store, clock), fetcher(store, metadata), manifests(metadata, clock),
+        blobs(store, metadata, fetcher), access(config.auth) {
     std::map<std::string, Upstream*> by_name;
     for (const auto& upstream_config : config.upstreams) {
       upstreams.push_back(std::make_unique<Upstream>(upstream_config, http, clock));
@@ -27,36 +30,13 @@ struct ProxyApp::Parts {
             ->warn("tls verification disabled: upstream={}", upstream_config.name);
       }
     }
-    api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs);
+    api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs, &access,
+                                        &metrics);
+    monitoring = std::make_unique<Monitoring>(config, store, metrics, access, by_name);
     server = std::make_unique<Server>(
-        config, *api, [this](const ApiRequest& request) { return healthAnswer(request); });
-  }
-
-  // /healthz: the process answers. /readyz: it can also cache, i.e. the storage takes writes
-  // and has room; cached content is served either way.
-  std::optional<ApiResponse> healthAnswer(const ApiRequest& request) {
-    const auto path = request.target.substr(0, request.target.find('?'));
-    if (path != "/healthz" && path != "/readyz") {
-      return std::nullopt;
-    }
-    ApiResponse response;
-    response.setHeader("Content-Type", "text/plain");
-    response.setHeader("Cache-Control", "no-store");
-    response.body = "ok\n";
-    if (path == "/readyz") {
-      const bool writable = store.writable();
-      const bool room = store.hasRoomFor(0);
-      if (!writable || !room) {
-        response.status = 503;
-        response.body = std::string("not ready: ") +
-                        (!writable ? "storage is not writable" : "storage is full") +
-                        "; cached content is still served, nothing new is cached\n";
-        common::logger("proxy")->warn("readiness failed: storage_writable={} storage_room={}",
-                                      writable, room);
-      }
-    }
-    response.content_length = response.body.size();
-    return response;
+        config, *api, [this](const ApiRequest& request) { return monitoring->handle(request); },
+        &access, &metrics);
+    heartbeat = std::make_unique<Heartbeat>(config.heartbeat, *monitoring);
   }
 
   ProxyConfig config;
@@ -67,9 +47,13 @@ struct ProxyApp::Parts {
   BlobFetcher fetcher;
   ManifestService manifests;
   BlobService blobs;
+  AccessControl access;
+  Metrics metrics;
   std::vector<std::unique_ptr<Upstream>> upstreams;
   std::unique_ptr<RegistryApi> api;
+  std::unique_ptr<Monitoring> monitoring;
   std::unique_ptr<Server> server;
+  std::unique_ptr<Heartbeat> heartbeat;
 };
 
 ProxyApp::ProxyApp(ProxyConfig config) : parts_(std::make_unique<Parts>(std::move(config))) {}
@@ -78,6 +62,7 @@ ProxyApp::~ProxyApp() = default;
 
 void ProxyApp::start() {
   parts_->server->start();
+  parts_->heartbeat->start();
   std::string names;
   for (const auto& upstream : parts_->config.upstreams) {
     names += (names.empty() ? "" : ",") + upstream.name;
@@ -88,6 +73,7 @@ void ProxyApp::start() {
 }
 
 void ProxyApp::stop() {
+  parts_->heartbeat->stop();
   parts_->server->stop(parts_->config.shutdown_timeout);
   parts_->fetcher.drain(std::chrono::seconds(5));
 }

@@ -1,5 +1,6 @@
 #include "config.hpp"
 
+#include "cidr.hpp"
 #include "common/duration.hpp"
 #include "common/errors.hpp"
 #include "common/logging.hpp"
@@ -46,6 +47,24 @@ constexpr const char* kEnvHttpAddr = "REGISTRY_HTTP_ADDR";
 constexpr const char* kEnvStorageRoot = "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY";
 constexpr const char* kEnvLogLevel = "DCP_LOG_LEVEL";
 constexpr const char* kEnvTagTtl = "DCP_TAG_TTL";
+constexpr const char* kEnvAnonymousPull = "DCP_ANONYMOUS_PULL";
+constexpr const char* kEnvStorageMinFree = "DCP_STORAGE_MIN_FREE";
+constexpr const char* kEnvTlsAddr = "DCP_TLS_ADDR";
+constexpr const char* kEnvTlsCertificate = "DCP_TLS_CERTIFICATE";
+constexpr const char* kEnvTlsKey = "DCP_TLS_KEY";
+constexpr const char* kEnvHtpasswd = "DCP_AUTH_HTPASSWD";
+constexpr const char* kEnvAdminHtpasswd = "DCP_ADMIN_HTPASSWD";
+constexpr const char* kEnvAnonymousNetworks = "DCP_ANONYMOUS_NETWORKS";
+constexpr const char* kEnvTrustedProxies = "DCP_TRUSTED_PROXIES";
+constexpr const char* kEnvMetricsNetworks = "DCP_METRICS_NETWORKS";
+constexpr const char* kEnvAcmeChallengeDir = "DCP_ACME_CHALLENGE_DIR";
+constexpr const char* kEnvHeartbeatUrl = "HOMELAB_HEALTHCHECK_URL";
+constexpr const char* kEnvHeartbeatUrlFile = "HOMELAB_HEALTHCHECK_URL_FILE";
+constexpr const char* kEnvHeartbeatInterval = "DCP_HEARTBEAT_INTERVAL";
+
+constexpr std::string_view kExpectNetwork =
+    "expected networks in CIDR form, e.g. 192.168.0.0/16 or fd00::/8";
+constexpr std::string_view kExpectSize = "expected a size such as 1GiB, 500MB or 1073741824";
 
 // Where a value came from: its key ("upstreams[1].tag_ttl", "DCP_TAG_TTL") and, for the YAML
 // file, the file and line, so that a message leads the reader to it.
@@ -371,6 +390,44 @@ std::string kindOf(const YAML::Node& node) {
   return "a single value";
 }
 
+// A list of networks from a YAML list or a comma-separated text.
+std::vector<std::string> parseNetworksAt(const Origin& at, const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  for (const auto& raw : items) {
+    size_t start = 0;
+    while (start <= raw.size()) {
+      const auto comma = std::min(raw.find(',', start), raw.size());
+      auto item = raw.substr(start, comma - start);
+      item.erase(0, item.find_first_not_of(' '));
+      item.erase(item.find_last_not_of(' ') + 1);
+      start = comma + 1;
+      if (item.empty()) {
+        continue;
+      }
+      if (!Network::parse(item)) {
+        fail(at, quote(item) + " is not a network; " + std::string(kExpectNetwork));
+      }
+      out.push_back(item);
+    }
+  }
+  return out;
+}
+
+std::uint64_t parseSizeAt(const Origin& at, const std::string& text) {
+  const auto size = common::parseByteSize(text);
+  if (!size) {
+    fail(at, quote(text) + " is not a size; " + std::string(kExpectSize));
+  }
+  return *size;
+}
+
+std::string parsePathAt(const Origin& at, const std::string& text, std::string_view what) {
+  if (text.empty() || text.front() != '/') {
+    fail(at, quote(text) + " is not an absolute path; expected " + std::string(what));
+  }
+  return text;
+}
+
 // One upstream as it is being read, with where each of its parts came from.
 struct UpstreamEntry {
   UpstreamConfig config;
@@ -382,6 +439,8 @@ struct UpstreamEntry {
   Origin default_from;
   Origin username_from;
   Origin password_from;
+  /// anonymous_pull as written; unset: on unless credentials upstream and pull users both exist.
+  std::optional<bool> anonymous_pull;
 };
 
 // The configuration as it is being read.
@@ -401,7 +460,7 @@ public:
     if (root.IsNull()) {
       return;
     }
-    forEachKey(root, "", {"log", "http", "storage", "upstreams"},
+    forEachKey(root, "", {"log", "http", "storage", "upstreams", "tls", "auth", "healthcheck"},
                [&](const std::string& name, const YAML::Node& value, const Origin& at) {
                  if (name == "log") {
                    readLog(value, draft);
@@ -409,6 +468,12 @@ public:
                    readHttp(value, draft);
                  } else if (name == "storage") {
                    readStorage(value, draft);
+                 } else if (name == "tls") {
+                   readTls(value, draft);
+                 } else if (name == "auth") {
+                   readAuth(value, draft);
+                 } else if (name == "healthcheck") {
+                   readHeartbeat(value, draft);
                  } else {
                    readUpstreams(value, at, draft);
                  }
@@ -484,9 +549,12 @@ private:
 
   void readHttp(const YAML::Node& node, Draft& draft) const {
     forEachKey(
-        node, "http", {"addr", "threads", "shutdown_timeout"},
+        node, "http", {"addr", "threads", "shutdown_timeout", "acme_challenge_dir"},
         [&](const std::string& name, const YAML::Node& value, const Origin& at) {
-          if (name == "addr") {
+          if (name == "acme_challenge_dir") {
+            draft.config.acme_challenge_dir =
+                parsePathAt(at, text(value, at, "expected a directory"), "a directory");
+          } else if (name == "addr") {
             readListen(value, at, draft);
           } else if (name == "threads") {
             constexpr std::string_view kExpected = "expected a whole number from 1 to 10000";
@@ -522,10 +590,91 @@ private:
   }
 
   void readStorage(const YAML::Node& node, Draft& draft) const {
-    forEachKey(node, "storage", {"root"},
-               [&](const std::string&, const YAML::Node& value, const Origin& at) {
+    forEachKey(node, "storage", {"root", "min_free"},
+               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+                 if (name == "min_free") {
+                   draft.config.storage_min_free = parseSizeAt(at, text(value, at, kExpectSize));
+                   return;
+                 }
                  draft.config.storage_root =
                      parseStorageRootAt(at, text(value, at, "expected an absolute path"));
+               });
+  }
+
+  void readTls(const YAML::Node& node, Draft& draft) const {
+    forEachKey(node, "tls", {"addr", "certificate", "key"},
+               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+                 auto& tls = draft.config.tls;
+                 if (name == "addr") {
+                   tls.addr = parseListenAt(at, text(value, at, kExpectListen));
+                 } else if (name == "certificate") {
+                   tls.certificate = parsePathAt(at, text(value, at, "expected a PEM file"),
+                                                 "the PEM certificate chain");
+                 } else {
+                   tls.key = parsePathAt(at, text(value, at, "expected a PEM file"),
+                                         "the PEM private key");
+                 }
+               });
+  }
+
+  std::vector<std::string> textList(const YAML::Node& node, const Origin& at,
+                                    std::string_view expected) const {
+    std::vector<std::string> out;
+    if (node.IsSequence()) {
+      for (size_t i = 0; i < node.size(); ++i) {
+        out.push_back(
+            text(node[i], this->at(at.key + "[" + std::to_string(i) + "]", node[i]), expected));
+      }
+    } else {
+      out.push_back(text(node, at, expected));
+    }
+    return out;
+  }
+
+  void readAuth(const YAML::Node& node, Draft& draft) const {
+    forEachKey(
+        node, "auth",
+        {"htpasswd", "admin_htpasswd", "anonymous_networks", "trusted_proxies", "metrics_networks"},
+        [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+          auto& auth = draft.config.auth;
+          if (name == "htpasswd") {
+            auth.htpasswd = parsePathAt(at, text(value, at, "expected a file"), "an htpasswd file");
+          } else if (name == "admin_htpasswd") {
+            auth.admin_htpasswd =
+                parsePathAt(at, text(value, at, "expected a file"), "an htpasswd file");
+          } else {
+            auto networks = parseNetworksAt(at, textList(value, at, kExpectNetwork));
+            if (name == "anonymous_networks") {
+              auth.anonymous_networks = std::move(networks);
+            } else if (name == "trusted_proxies") {
+              auth.trusted_proxies = std::move(networks);
+            } else {
+              auth.metrics_networks = std::move(networks);
+            }
+          }
+        });
+  }
+
+  void readHeartbeat(const YAML::Node& node, Draft& draft) const {
+    std::optional<Origin> url_from;
+    forEachKey(node, "healthcheck", {"url", "url_file", "interval"},
+               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+                 auto& heartbeat = draft.config.heartbeat;
+                 if (name == "interval") {
+                   heartbeat.interval =
+                       parseDurationAt(at, text(value, at, kExpectDuration), false);
+                   return;
+                 }
+                 if (url_from) {
+                   fail(at, "given together with " + url_from->key + "; expected one of them");
+                 }
+                 url_from = at;
+                 // A ping URL is a secret: anyone who has it can ping the check.
+                 heartbeat.url = name == "url"
+                                     ? nonEmptyText(value, at, "expected a healthchecks.io URL")
+                                     : readSecretFile(at, nonEmptyText(value, at,
+                                                                       "expected a "
+                                                                       "file"));
                });
   }
 
@@ -583,7 +732,7 @@ private:
         node, key,
         {"name", "url", "username", "username_file", "password", "password_file", "tag_ttl",
          "connect_timeout", "request_timeout", "stall_timeout", "ca_file", "insecure_skip_verify",
-         "default"},
+         "anonymous_pull", "default"},
         [&](const std::string& name, const YAML::Node& value, const Origin& at) {
           auto& config = entry.config;
           if (name == "name") {
@@ -623,6 +772,8 @@ private:
             ca_file_from = at;
           } else if (name == "insecure_skip_verify") {
             config.insecure_skip_verify = boolean(value, at);
+          } else if (name == "anonymous_pull") {
+            entry.anonymous_pull = boolean(value, at);
           } else if (boolean(value, at)) {
             entry.default_from = at;
           }
@@ -762,6 +913,71 @@ void applyEnvironment(const std::map<std::string, std::string>& env, Draft& draf
   if (const auto ttl = envValue(env, kEnvTagTtl)) {
     upstream.config.tag_ttl = parseDurationAt(envOrigin(kEnvTagTtl), *ttl, true);
   }
+  if (const auto anonymous = envValue(env, kEnvAnonymousPull)) {
+    const auto value = lowercase(*anonymous);
+    if (value != "true" && value != "false") {
+      fail(envOrigin(kEnvAnonymousPull), quote(*anonymous) + " is not a boolean; expected true or "
+                                                             "false");
+    }
+    upstream.anonymous_pull = value == "true";
+  }
+  if (const auto min_free = envValue(env, kEnvStorageMinFree)) {
+    config.storage_min_free = parseSizeAt(envOrigin(kEnvStorageMinFree), *min_free);
+  }
+  if (const auto addr = envValue(env, kEnvTlsAddr)) {
+    config.tls.addr = parseListenAt(envOrigin(kEnvTlsAddr), *addr);
+  }
+  if (const auto file = envValue(env, kEnvTlsCertificate)) {
+    config.tls.certificate =
+        parsePathAt(envOrigin(kEnvTlsCertificate), *file, "the PEM certificate chain");
+  }
+  if (const auto file = envValue(env, kEnvTlsKey)) {
+    config.tls.key = parsePathAt(envOrigin(kEnvTlsKey), *file, "the PEM private key");
+  }
+  if (const auto file = envValue(env, kEnvHtpasswd)) {
+    config.auth.htpasswd = parsePathAt(envOrigin(kEnvHtpasswd), *file, "an htpasswd file");
+  }
+  if (const auto file = envValue(env, kEnvAdminHtpasswd)) {
+    config.auth.admin_htpasswd =
+        parsePathAt(envOrigin(kEnvAdminHtpasswd), *file, "an htpasswd file");
+  }
+  if (const auto list = envValue(env, kEnvAnonymousNetworks)) {
+    config.auth.anonymous_networks = parseNetworksAt(envOrigin(kEnvAnonymousNetworks), {*list});
+  }
+  if (const auto list = envValue(env, kEnvTrustedProxies)) {
+    config.auth.trusted_proxies = parseNetworksAt(envOrigin(kEnvTrustedProxies), {*list});
+  }
+  if (const auto list = envValue(env, kEnvMetricsNetworks)) {
+    config.auth.metrics_networks = parseNetworksAt(envOrigin(kEnvMetricsNetworks), {*list});
+  }
+  if (const auto dir = envValue(env, kEnvAcmeChallengeDir)) {
+    config.acme_challenge_dir = parsePathAt(envOrigin(kEnvAcmeChallengeDir), *dir, "a directory");
+  }
+  Origin url_from;
+  if (auto url = envSecret(env, kEnvHeartbeatUrl, kEnvHeartbeatUrlFile, url_from)) {
+    config.heartbeat.url = std::move(*url);
+  }
+  if (const auto interval = envValue(env, kEnvHeartbeatInterval)) {
+    config.heartbeat.interval = parseDurationAt(envOrigin(kEnvHeartbeatInterval), *interval, false);
+  }
+}
+
+// TLS needs its three parts together; a half-configured listener would fail at the first client.
+void checkTls(const ProxyConfig& config) {
+  const auto& tls = config.tls;
+  const bool any = !tls.addr.empty() || !tls.certificate.empty() || !tls.key.empty();
+  if (!any) {
+    return;
+  }
+  for (const auto& [value, key] :
+       {std::pair{tls.addr, "tls.addr"}, std::pair{tls.certificate, "tls.certificate"},
+        std::pair{tls.key, "tls.key"}}) {
+    if (value.empty()) {
+      throw common::ConfigError(std::string(key) +
+                                ": missing; expected tls.addr, tls.certificate and tls.key "
+                                "together (or DCP_TLS_ADDR, DCP_TLS_CERTIFICATE, DCP_TLS_KEY)");
+    }
+  }
 }
 
 // A username without a password (or the reverse) is almost always a secret that failed to
@@ -851,9 +1067,12 @@ ProxyConfig loadConfig(const std::optional<std::string>& yaml_path,
 
   applyEnvironment(env, draft);
   checkCredentials(draft);
+  checkTls(draft.config);
 
   auto config = std::move(draft.config);
   for (auto& entry : draft.upstreams) {
+    const bool private_content = entry.config.username.has_value() && !config.auth.htpasswd.empty();
+    entry.config.anonymous_pull = entry.anonymous_pull.value_or(!private_content);
     config.upstreams.push_back(std::move(entry.config));
   }
   config.default_upstream = config.upstreams[draft.default_index].name;

@@ -31,6 +31,42 @@ struct UpstreamConfig {
   std::string ca_file;
   /// Skip TLS verification of this upstream (only for test setups; logged as a warning).
   bool insecure_skip_verify = false;
+  /// Whether clients without credentials may pull what the proxy fetched with this upstream's
+  /// credentials. Unset, it is on unless the upstream has credentials and pull users are
+  /// configured (auth.htpasswd): without pull users every client is anonymous, as with the
+  /// reference registry, and Docker daemons cannot send credentials to a mirror anyway.
+  bool anonymous_pull = true;
+};
+
+/// The HTTPS listener; off while `addr` is empty.
+struct TlsConfig {
+  std::string addr;
+  /// PEM certificate chain and private key, reloaded when they change on disk.
+  std::string certificate;
+  std::string key;
+};
+
+/// Who may pull, and who may read the protected endpoints.
+struct AuthConfig {
+  /// htpasswd file (bcrypt) of pull users; empty: no client authentication.
+  std::string htpasswd;
+  /// htpasswd file of the users allowed on /metrics and the admin endpoints.
+  std::string admin_htpasswd;
+  /// Clients pulling without credentials must come from one of these (CIDR).
+  std::vector<std::string> anonymous_networks = {
+      "127.0.0.0/8",    "::1/128",        "10.0.0.0/8", "172.16.0.0/12",
+      "192.168.0.0/16", "169.254.0.0/16", "fc00::/7",   "fe80::/10"};
+  /// Peers whose X-Forwarded-For is believed (a reverse proxy in front).
+  std::vector<std::string> trusted_proxies;
+  /// Networks that may read /metrics without credentials (a Prometheus on the LAN).
+  std::vector<std::string> metrics_networks;
+};
+
+/// The heartbeat to healthchecks.io while the self-check passes.
+struct HeartbeatConfig {
+  /// The check's ping URL (a secret: anyone with it can ping); empty: no pings.
+  std::string url;
+  std::chrono::milliseconds interval = std::chrono::minutes(5);
 };
 
 /// Everything the proxy reads at start.
@@ -43,6 +79,14 @@ struct ProxyConfig {
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(30);
   /// The cache directory.
   std::string storage_root = "/var/lib/docker-cache-proxy";
+  /// Free space to leave on the cache's filesystem; below it nothing new is cached.
+  std::uint64_t storage_min_free = 1ull << 30;
+  TlsConfig tls;
+  AuthConfig auth;
+  HeartbeatConfig heartbeat;
+  /// Files the certificate-manager writes for ACME HTTP-01, served under
+  /// /.well-known/acme-challenge/; empty: not served.
+  std::string acme_challenge_dir;
   spdlog::level::level_enum log_level = spdlog::level::info;
   /// At least one; the default serves requests that name no upstream.
   std::vector<UpstreamConfig> upstreams;

@@ -5,6 +5,7 @@
 
 #include <Poco/JSON/Array.h>
 #include <Poco/JSON/Object.h>
+#include <Poco/JSON/Parser.h>
 #include <algorithm>
 #include <sstream>
 
@@ -72,10 +73,46 @@ std::vector<std::string> paginate(const std::vector<std::string>& sorted,
   return std::vector<std::string>(begin, end);
 }
 
+// A page size the client gave that is not a whole number: the spec's PAGINATION_NUMBER_INVALID.
+std::optional<std::string> invalidPageSize(const QueryParameters& query) {
+  const auto n = query.find("n");
+  if (n == query.end()) {
+    return std::nullopt;
+  }
+  const auto& text = n->second;
+  if (!text.empty() && text.size() <= 9 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  return "n=\"" + text + "\" is not a page size; expected a whole number";
+}
+
+// The "tags" array of a tags/list body; nothing when the body is not such a document.
+std::optional<std::vector<std::string>> tagsOf(const std::string& body) {
+  try {
+    const auto parsed = Poco::JSON::Parser().parse(body);
+    const auto object = parsed.extract<Poco::JSON::Object::Ptr>();
+    std::vector<std::string> tags;
+    if (const auto array = object->getArray("tags")) {
+      for (std::size_t i = 0; i < array->size(); ++i) {
+        tags.push_back(array->getElement<std::string>(static_cast<unsigned>(i)));
+      }
+    } else if (!object->has("tags") || !object->isNull("tags")) {
+      return std::nullopt;
+    }
+    return tags;
+  } catch (const Poco::Exception&) {
+    return std::nullopt;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
 RegistryApi::RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
-                         Metadata& metadata, ManifestService& manifests, BlobService& blobs)
+                         Metadata& metadata, ManifestService& manifests, BlobService& blobs,
+                         AccessControl* access, Metrics* metrics)
     : config_(config), upstreams_(std::move(upstreams)), metadata_(metadata), manifests_(manifests),
-      blobs_(blobs) {}
+      blobs_(blobs), access_(access), metrics_(metrics) {}
 
 ApiResponse RegistryApi::error(int status, const std::string& code, const std::string& message) {
   Poco::JSON::Object entry;
@@ -108,26 +145,60 @@ ApiResponse RegistryApi::handle(const ApiRequest& request) {
   }
   auto& upstream = *upstream_it->second;
 
+  if (access_) {
+    const auto verdict =
+        access_->checkPull(request.client_address, request.authorization, route.upstream);
+    if (!verdict.allowed) {
+      auto refused =
+          error(verdict.status, verdict.status == 401 ? "UNAUTHORIZED" : "DENIED", verdict.message);
+      if (verdict.status == 401) {
+        refused.setHeader("WWW-Authenticate", "Basic realm=\"docker-cache-proxy\"");
+      }
+      return refused;
+    }
+  }
+
+  auto response = dispatch(route, upstream, request);
+  if (metrics_) {
+    // Whether the upstream answered: an answer from it, or an error that is not an outage.
+    if (response.source == "upstream") {
+      metrics_->recordUpstream(route.upstream->name, true, "");
+    } else if (response.source == "stale" || response.status == 503 || response.status == 429) {
+      metrics_->recordUpstream(route.upstream->name, false, response.body.substr(0, 300));
+    }
+  }
+  return response;
+}
+
+ApiResponse RegistryApi::dispatch(const Route& route, Upstream& upstream,
+                                  const ApiRequest& request) {
+  static const char* const kRouteNames[] = {"base", "catalog", "manifest",
+                                            "blob", "tags",    "referrers"};
+  ApiResponse response;
   switch (route.kind) {
-  case Route::Kind::Base: {
-    ApiResponse response;
+  case Route::Kind::Base:
     response.body = "{}";
     response.content_length = 2;
     response.setHeader("Content-Type", "application/json");
-    return response;
-  }
+    break;
   case Route::Kind::Catalog:
-    return catalog(route);
+    response = catalog(route);
+    break;
   case Route::Kind::Manifest:
-    return manifest(route, upstream, request);
+    response = manifest(route, upstream, request);
+    break;
   case Route::Kind::Blob:
-    return blob(route, upstream, request);
+    response = blob(route, upstream, request);
+    break;
   case Route::Kind::TagsList:
-    return tagsList(route, upstream);
+    response = tagsList(route, upstream);
+    break;
   case Route::Kind::Referrers:
-    return referrers(route, upstream);
+    response = referrers(route, upstream);
+    break;
   }
-  return error(404, "NAME_UNKNOWN", "unknown route");
+  response.route = kRouteNames[static_cast<int>(route.kind)];
+  return response;
 }
 
 ApiResponse RegistryApi::upstreamFailure(const UpstreamError& failure, Route::Kind kind,
@@ -262,6 +333,9 @@ ApiResponse RegistryApi::blob(const Route& route, Upstream& upstream, const ApiR
 }
 
 ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
+  if (auto invalid = invalidPageSize(route.query)) {
+    return error(400, "PAGINATION_NUMBER_INVALID", *invalid);
+  }
   const auto path = route.client_prefix + route.repository->str() + "/tags/list";
   std::string query;
   for (const char* key : {"n", "last"}) {
@@ -271,13 +345,14 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
   }
   auto page = upstream.tagsList(*route.repository, query);
   if (page.ok()) {
-    ApiResponse response;
-    response.body = std::move(page->body);
-    response.content_length = response.body.size();
-    response.setHeader("Content-Type", "application/json");
-    response.source = "upstream";
     if (page->link) {
-      // The upstream's Link names its own path; point the client's next request at ours.
+      // The upstream paginated; its Link names its own path, point the client's next request
+      // at ours.
+      ApiResponse response;
+      response.body = std::move(page->body);
+      response.content_length = response.body.size();
+      response.setHeader("Content-Type", "application/json");
+      response.source = "upstream";
       const auto& link = *page->link;
       const auto query_start = link.find('?');
       const auto query_end = link.find('>');
@@ -289,7 +364,19 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
           response.setHeader("Link", nextPageLink(path, route, last->second));
         }
       }
+      return response;
     }
+    // No Link: the whole list (some registries, the reference one among them, ignore n and
+    // last). Sort and paginate it here so clients get the page they asked for.
+    if (auto tags = tagsOf(page->body)) {
+      std::sort(tags->begin(), tags->end());
+      return tagsPage(route, path, *tags, "upstream");
+    }
+    ApiResponse response;
+    response.body = std::move(page->body);
+    response.content_length = response.body.size();
+    response.setHeader("Content-Type", "application/json");
+    response.source = "upstream";
     return response;
   }
   if (!isOutage(page.error())) {
@@ -306,8 +393,13 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
   common::logger("api")->warn("upstream unavailable, listing cached tags: upstream={} repo={} "
                               "err={}",
                               route.upstream->name, route.repository->str(), page.error().message);
+  return tagsPage(route, path, cached, "stale");
+}
+
+ApiResponse RegistryApi::tagsPage(const Route& route, const std::string& path,
+                                  const std::vector<std::string>& sorted, const char* source) {
   bool more = false;
-  const auto tags = paginate(cached, route.query, more);
+  const auto tags = paginate(sorted, route.query, more);
   Poco::JSON::Object root;
   root.set("name", route.repository->str());
   Poco::JSON::Array array;
@@ -319,7 +411,7 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
   response.body = jsonString(root);
   response.content_length = response.body.size();
   response.setHeader("Content-Type", "application/json");
-  response.source = "stale";
+  response.source = source;
   if (more && !tags.empty()) {
     response.setHeader("Link", nextPageLink(path, route, tags.back()));
   }
@@ -328,6 +420,9 @@ ApiResponse RegistryApi::tagsList(const Route& route, Upstream& upstream) {
 
 // TODO: a catalog across all upstreams; for now it lists the routed upstream's repositories.
 ApiResponse RegistryApi::catalog(const Route& route) {
+  if (auto invalid = invalidPageSize(route.query)) {
+    return error(400, "PAGINATION_NUMBER_INVALID", *invalid);
+  }
   bool more = false;
   const auto repositories =
       paginate(metadata_.repositories(route.upstream->name), route.query, more);

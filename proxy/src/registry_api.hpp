@@ -1,8 +1,10 @@
 #pragma once
 
+#include "access.hpp"
 #include "blobs.hpp"
 #include "config.hpp"
 #include "manifests.hpp"
+#include "metrics.hpp"
 #include "router.hpp"
 
 #include <functional>
@@ -22,6 +24,9 @@ struct ApiRequest {
   std::string target;
   std::optional<std::string> accept;
   std::optional<std::string> range;
+  /// The client's address (after the trusted-proxy rule) and its Authorization header.
+  std::string client_address = "127.0.0.1";
+  std::optional<std::string> authorization;
 };
 
 /// Stored or in-flight bytes to send: `length` bytes from `offset`, or to the end when the size
@@ -50,6 +55,8 @@ struct ApiResponse {
   std::string source = "-";
   /// For the access log: the OCI error code of an error answer.
   std::string error_code;
+  /// For metrics: the route ("manifest", "blob", "tags", "catalog", "referrers", "base", "-").
+  std::string route = "-";
 
   void setHeader(std::string name, std::string value);
 };
@@ -58,8 +65,10 @@ struct ApiResponse {
 /// failure into a status code and an OCI error body. No other part speaks status codes.
 class RegistryApi {
 public:
+  /// `access` and `metrics` may be null (no access control, no counting).
   RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
-              Metadata& metadata, ManifestService& manifests, BlobService& blobs);
+              Metadata& metadata, ManifestService& manifests, BlobService& blobs,
+              AccessControl* access = nullptr, Metrics* metrics = nullptr);
 
   ApiResponse handle(const ApiRequest& request);
 
@@ -69,17 +78,22 @@ public:
 private:
   ApiResponse manifest(const Route& route, Upstream& upstream, const ApiRequest& request);
   ApiResponse blob(const Route& route, Upstream& upstream, const ApiRequest& request);
+  ApiResponse tagsPage(const Route& route, const std::string& path,
+                       const std::vector<std::string>& sorted, const char* source);
   ApiResponse tagsList(const Route& route, Upstream& upstream);
   ApiResponse catalog(const Route& route);
   ApiResponse referrers(const Route& route, Upstream& upstream);
   ApiResponse upstreamFailure(const UpstreamError& error, Route::Kind kind,
                               const std::string& what);
+  ApiResponse dispatch(const Route& route, Upstream& upstream, const ApiRequest& request);
 
   const ProxyConfig& config_;
   std::map<std::string, Upstream*> upstreams_;
   Metadata& metadata_;
   ManifestService& manifests_;
   BlobService& blobs_;
+  AccessControl* access_;
+  Metrics* metrics_;
 };
 
 /// Applies `n` and `last` to a sorted list; sets `next` when more follow.

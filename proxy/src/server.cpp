@@ -8,6 +8,7 @@
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/Net/HTTPServerRequestImpl.h>
 #include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/SSLManager.h>
 #include <Poco/Net/ServerSocket.h>
 #include <cerrno>
 #include <charconv>
@@ -65,10 +66,28 @@ bool copyRange(BlobReadHandle& handle, std::ostream& out, std::uint64_t offset,
   return true;
 }
 
+// "::ffff:10.0.0.5" from a dual-stack socket is the IPv4 client 10.0.0.5.
+std::string peerAddress(Poco::Net::HTTPServerRequest& request) {
+  auto host = request.clientAddress().host().toString();
+  if (host.rfind("::ffff:", 0) == 0 && host.find('.') != std::string::npos) {
+    host = host.substr(7);
+  }
+  return host;
+}
+
+struct Collaborators {
+  RegistryApi& api;
+  const ExtraHandler& extra;
+  AccessControl* access;
+  Metrics* metrics;
+  std::atomic<int>& active;
+};
+
 class RequestHandler : public Poco::Net::HTTPRequestHandler {
 public:
-  RequestHandler(RegistryApi& api, const ExtraHandler& extra, std::atomic<int>& active)
-      : api_(api), extra_(extra), active_(active) {}
+  explicit RequestHandler(const Collaborators& parts)
+      : api_(parts.api), extra_(parts.extra), access_(parts.access), metrics_(parts.metrics),
+        active_(parts.active) {}
 
   void handleRequest(Poco::Net::HTTPServerRequest& request,
                      Poco::Net::HTTPServerResponse& response) override {
@@ -93,6 +112,15 @@ public:
       if (request.has("Range")) {
         api_request.range = request.get("Range");
       }
+      if (request.has("Authorization")) {
+        api_request.authorization = request.get("Authorization");
+      }
+      const auto peer = peerAddress(request);
+      std::optional<std::string> forwarded_for;
+      if (request.has("X-Forwarded-For")) {
+        forwarded_for = request.get("X-Forwarded-For");
+      }
+      api_request.client_address = access_ ? access_->clientAddress(peer, forwarded_for) : peer;
 
       std::optional<ApiResponse> extra;
       if (extra_ && api_request.target.rfind("/v2", 0) != 0) {
@@ -119,6 +147,9 @@ public:
     if (!complete) {
       abortConnection(request);
     }
+    if (metrics_) {
+      metrics_->recordRequest(answer.route, answer.status, answer.source, sent);
+    }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     common::logger("access")->debug(
@@ -139,7 +170,7 @@ private:
 
   bool send(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response,
             ApiResponse& answer, std::uint64_t& sent) {
-    response.setStatus(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
+    response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(answer.status));
     response.set("Docker-Distribution-API-Version", "registry/2.0");
     for (const auto& [name, value] : answer.headers) {
       response.set(name, value);
@@ -223,23 +254,28 @@ private:
 
   RegistryApi& api_;
   const ExtraHandler& extra_;
+  AccessControl* access_;
+  Metrics* metrics_;
   std::atomic<int>& active_;
 };
 
 class HandlerFactory : public Poco::Net::HTTPRequestHandlerFactory {
 public:
-  HandlerFactory(RegistryApi& api, const ExtraHandler& extra, std::atomic<int>& active)
-      : api_(api), extra_(extra), active_(active) {}
+  explicit HandlerFactory(const Collaborators& parts) : parts_(parts) {}
 
   Poco::Net::HTTPRequestHandler*
   createRequestHandler(const Poco::Net::HTTPServerRequest&) override {
-    return new RequestHandler(api_, extra_, active_);
+    return new RequestHandler(parts_);
+  }
+
+  /// Ends idle keep-alive connections of every server (plain and TLS) that uses this factory.
+  void closeIdleConnections() {
+    const bool abort = true;
+    serverStopped.notify(this, abort);
   }
 
 private:
-  RegistryApi& api_;
-  const ExtraHandler& extra_;
-  std::atomic<int>& active_;
+  Collaborators parts_;
 };
 
 Poco::Net::ServerSocket bindAddress(const std::string& text) {
@@ -297,32 +333,56 @@ std::optional<ListenAddress> parseListenAddress(const std::string& text) {
   return ListenAddress{host, static_cast<std::uint16_t>(port)};
 }
 
-Server::Server(const ProxyConfig& config, RegistryApi& api, ExtraHandler extra)
-    : config_(config), api_(api), extra_(std::move(extra)) {}
+Server::Server(const ProxyConfig& config, RegistryApi& api, ExtraHandler extra,
+               AccessControl* access, Metrics* metrics)
+    : config_(config), api_(api), extra_(std::move(extra)), access_(access), metrics_(metrics) {}
 
 Server::~Server() {
   for (auto& server : servers_) {
-    server->stopAll(true);
+    server->stop();
+  }
+  if (handlers_) {
+    static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
+  }
+}
+
+void Server::reloadCertificate() {
+  if (tls_) {
+    tls_->refresh();
   }
 }
 
 void Server::start() {
   const int threads = std::max(4, config_.server_threads);
   pool_ = std::make_unique<Poco::ThreadPool>(2, threads + 4, 60);
+  Poco::Net::HTTPServerParams::Ptr params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(threads);
+  params->setMaxQueued(512);
+  params->setKeepAlive(true);
+  params->setMaxKeepAliveRequests(0);
+  params->setKeepAliveTimeout(Poco::Timespan(30, 0));
+  params->setTimeout(Poco::Timespan(60, 0));
+  params->setServerName("docker-cache-proxy");
+  const Collaborators parts{api_, extra_, access_, metrics_, active_};
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers = new HandlerFactory(parts);
+  handlers_ = handlers;
+
   for (const auto& address : config_.listen) {
     auto socket = bindAddress(address);
-    auto params = new Poco::Net::HTTPServerParams;
-    params->setMaxThreads(threads);
-    params->setMaxQueued(512);
-    params->setKeepAlive(true);
-    params->setMaxKeepAliveRequests(0);
-    params->setKeepAliveTimeout(Poco::Timespan(30, 0));
-    params->setTimeout(Poco::Timespan(60, 0));
-    params->setServerName("docker-cache-proxy");
-    auto server = std::make_unique<Poco::Net::HTTPServer>(new HandlerFactory(api_, extra_, active_),
-                                                          *pool_, socket, params);
+    auto server = std::make_unique<Poco::Net::HTTPServer>(handlers, *pool_, socket, params);
     server->start();
     common::logger("server")->info("listening: addr={} port={}", address,
+                                   server->socket().address().port());
+    servers_.push_back(std::move(server));
+  }
+  if (!config_.tls.addr.empty()) {
+    Poco::Net::initializeSSL();
+    tls_ = std::make_unique<TlsContextProvider>(config_.tls);
+    auto socket = bindAddress(config_.tls.addr);
+    auto server = std::make_unique<Poco::Net::TCPServer>(
+        new TlsConnectionFactory(*tls_, params, handlers), *pool_, socket, params);
+    server->start();
+    common::logger("server")->info("listening: addr={} port={} tls=true", config_.tls.addr,
                                    server->socket().address().port());
     servers_.push_back(std::move(server));
   }
@@ -340,8 +400,9 @@ void Server::stop(std::chrono::milliseconds grace) {
     common::logger("server")->warn("shutdown grace over, dropping requests: active={}",
                                    active_.load());
   }
-  for (auto& server : servers_) {
-    server->stopAll(true);
+  // Idle keep-alive connections (plain and TLS) end now instead of at their timeout.
+  if (handlers_) {
+    static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
   }
 }
 

@@ -1,7 +1,10 @@
 #pragma once
 
+#include "access.hpp"
 #include "config.hpp"
+#include "metrics.hpp"
 #include "registry_api.hpp"
+#include "tls.hpp"
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServer.h>
@@ -28,11 +31,13 @@ std::optional<ListenAddress> parseListenAddress(const std::string& text);
 /// Answers for paths outside /v2/ (health, later status and metrics); null means not handled.
 using ExtraHandler = std::function<std::optional<ApiResponse>(const ApiRequest&)>;
 
-/// The HTTP side: Poco's HTTPServer on each listen address, a thread per connection from one
-/// pool, blob bodies sent with sendfile(2) on plain sockets.
+/// The HTTP side: Poco's HTTPServer on each listen address (and the TLS address), a thread per
+/// connection from one pool, blob bodies sent with sendfile(2) on plain sockets.
 class Server {
 public:
-  Server(const ProxyConfig& config, RegistryApi& api, ExtraHandler extra = nullptr);
+  /// `access` (client addresses) and `metrics` may be null.
+  Server(const ProxyConfig& config, RegistryApi& api, ExtraHandler extra = nullptr,
+         AccessControl* access = nullptr, Metrics* metrics = nullptr);
   ~Server();
 
   /// Binds and starts accepting. Throws common::SetupError naming the address on failure.
@@ -41,8 +46,11 @@ public:
   /// Stops accepting, then waits up to `grace` for requests in progress to finish.
   void stop(std::chrono::milliseconds grace);
 
-  /// The bound ports, in the order of the configured addresses (for port 0 in tests).
+  /// The bound ports, in the order of the configured addresses, then the TLS one.
   std::vector<std::uint16_t> ports() const;
+
+  /// Re-reads the TLS certificate now if it changed (it is also checked every few seconds).
+  void reloadCertificate();
 
   /// Requests being handled now.
   int activeRequests() const { return active_; }
@@ -51,8 +59,12 @@ private:
   const ProxyConfig& config_;
   RegistryApi& api_;
   ExtraHandler extra_;
+  AccessControl* access_;
+  Metrics* metrics_;
   std::unique_ptr<Poco::ThreadPool> pool_;
-  std::vector<std::unique_ptr<Poco::Net::HTTPServer>> servers_;
+  std::unique_ptr<TlsContextProvider> tls_;
+  Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
+  std::vector<std::unique_ptr<Poco::Net::TCPServer>> servers_;
   std::atomic<int> active_{0};
 };
 

@@ -305,6 +305,30 @@ TEST_CASE("RegistryApi: tags/list from the upstream, or from the cache when it i
   CHECK(header(cached, "Link") == "</v2/library/app/tags/list?last=v1&n=1>; rel=\"next\"");
 }
 
+TEST_CASE("RegistryApi: tags/list pages a list the upstream sent whole", "[proxy][api]") {
+  Harness h;
+  for (const auto* tag : {"v3", "v1", "v2"}) {
+    h.registry.addManifest("library/app", tag, std::string(R"({"t":")") + tag + "\"}");
+  }
+  // The fake, like the reference registry, ignores n and last.
+  auto first = h.get("/v2/library/app/tags/list?n=2");
+  CHECK(first.status == 200);
+  CHECK(first.body == R"({"name":"library/app","tags":["v1","v2"]})");
+  CHECK(header(first, "Link") == "</v2/library/app/tags/list?last=v2&n=2>; rel=\"next\"");
+  auto second = h.get("/v2/library/app/tags/list?n=2&last=v2");
+  CHECK(second.body == R"({"name":"library/app","tags":["v3"]})");
+  CHECK(header(second, "Link").empty());
+}
+
+TEST_CASE("RegistryApi: a page size that is not a number is refused", "[proxy][api]") {
+  Harness h;
+  for (const auto* target : {"/v2/library/app/tags/list?n=abc", "/v2/_catalog?n=-1"}) {
+    auto response = h.get(target);
+    CHECK(response.status == 400);
+    CHECK_THAT(response.body, Catch::Contains("PAGINATION_NUMBER_INVALID"));
+  }
+}
+
 TEST_CASE("RegistryApi: the catalog lists cached repositories", "[proxy][api]") {
   Harness h;
   h.registry.addManifest("library/app", "v1", R"({"a":1})");
