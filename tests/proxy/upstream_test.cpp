@@ -575,10 +575,11 @@ TEST_CASE("Upstream: a refused connection is Unavailable", "[proxy][upstream]") 
 }
 
 TEST_CASE("Upstream: a blob download that stalls times out", "[proxy][upstream]") {
-  TestHttpServer server;
+  // Declared before the server: its handler may still be writing them while the server stops.
   const std::string blob(4096, 'b');
   const auto digest = digestOf(blob);
   std::atomic<bool> stall{true};
+  TestHttpServer server;
   server.on("GET", "/v2/library/alpine/blobs/" + digest.str(),
             [&](const Request&, Response& response) {
               response.setContentLength64(static_cast<Poco::Int64>(blob.size()));
