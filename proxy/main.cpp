@@ -4,6 +4,7 @@
 #include "common/errors.hpp"
 #include "common/logging.hpp"
 #include "config.hpp"
+#include "self_probe.hpp"
 
 #include <csignal>
 #include <iostream>
@@ -36,6 +37,11 @@ int run(int argc, char** argv) {
   }
   auto config = proxy::loadConfig(command_line.config_path, env);
   common::setupLogging(config.log_level);
+  if (command_line.healthcheck) {
+    const auto outcome = proxy::probeHealth(config);
+    std::cout << outcome.message << "\n";
+    return outcome.healthy ? common::kExitOk : common::kExitUnavailable;
+  }
   if (command_line.check_config) {
     std::cout << "configuration is valid: upstreams=" << config.upstreams.size()
               << " default=" << config.defaultUpstream().name << "\n";

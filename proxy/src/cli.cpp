@@ -9,7 +9,8 @@
 namespace proxy {
 namespace {
 
-constexpr std::string_view kFlags = "--config, --check-config, --log-level, --help or --version";
+constexpr std::string_view kFlags =
+    "--config, --check-config, --healthcheck, --log-level, --help or --version";
 
 std::string quote(std::string_view text) {
   return "\"" + std::string(text) + "\"";
@@ -66,6 +67,9 @@ CommandLine parseCommandLine(int argc, char** argv, const std::map<std::string, 
     } else if (flag == "--check-config") {
       noValue();
       line.check_config = true;
+    } else if (flag == "--healthcheck") {
+      noValue();
+      line.healthcheck = true;
     } else if (flag == "--help" || flag == "-h") {
       noValue();
       line.help = true;
@@ -100,6 +104,8 @@ Options:
   --config FILE        read the configuration from FILE (YAML); without it, $DCP_CONFIG;
                        without both, the built-in defaults (Docker Hub, :5000)
   --check-config       load and validate the configuration, then exit: 0 valid, 78 not
+  --healthcheck        ask the proxy running with this configuration for /healthz on
+                       loopback, then exit: 0 healthy, 69 not (the container HEALTHCHECK)
   --log-level LEVEL    trace, debug, info, warn, error or off; overrides log.level and
                        DCP_LOG_LEVEL
   -h, --help           print this text and exit
@@ -108,7 +114,8 @@ Options:
 Environment variables override the file (REGISTRY_PROXY_REMOTEURL, REGISTRY_HTTP_ADDR,
 DCP_TAG_TTL, ...); see docs/configuration.md.
 
-Exit status: 0 success, 64 bad command line, 78 bad configuration.
+Exit status: 0 success, 64 bad command line, 69 unhealthy (--healthcheck), 78 bad
+configuration.
 )";
 }
 

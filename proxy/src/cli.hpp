@@ -14,6 +14,8 @@ struct CommandLine {
   bool check_config = false;
   /// `--log-level LEVEL`, already checked to be a level common::parseLogLevel reads.
   std::optional<std::string> log_level;
+  /// `--healthcheck`: ask the running proxy's /healthz (the container HEALTHCHECK) and exit.
+  bool healthcheck = false;
   bool help = false;
   bool version = false;
 };

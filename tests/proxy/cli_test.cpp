@@ -38,8 +38,13 @@ TEST_CASE("parseCommandLine: each flag", "[proxy][cli]") {
     CHECK_FALSE(line.config_path);
     CHECK_FALSE(line.check_config);
     CHECK_FALSE(line.log_level);
+    CHECK_FALSE(line.healthcheck);
     CHECK_FALSE(line.help);
     CHECK_FALSE(line.version);
+  }
+
+  SECTION("--healthcheck") {
+    CHECK(parse({"--healthcheck"}).healthcheck);
   }
 
   SECTION("--config FILE") {
@@ -96,7 +101,9 @@ TEST_CASE("parseCommandLine: mistakes are usage errors that say what was expecte
   SECTION("an unknown flag, with the known ones listed") {
     const auto message = usageError({"--confg", "x.yaml"});
     CHECK_THAT(message, Contains("unknown option \"--confg\""));
-    CHECK_THAT(message, Contains("--config, --check-config, --log-level, --help or --version"));
+    CHECK_THAT(
+        message,
+        Contains("--config, --check-config, --healthcheck, --log-level, --help or --version"));
   }
 
   SECTION("an unknown flag with a value") {
