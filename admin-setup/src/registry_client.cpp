@@ -1,6 +1,6 @@
 #include "registry_client.hpp"
 
-#include "digest.hpp"
+#include "common/digest_hasher.hpp"
 #include "manifest.hpp"
 
 #include <Poco/Exception.h>
@@ -35,6 +35,11 @@ std::string describeStatus(const std::string& what, const common::HttpResponse& 
   std::string message = what + " answered " + std::to_string(response.status);
   const auto summary = errorSummary(response.body);
   return summary.empty() ? message : message + ": " + summary;
+}
+
+// "sha512" of "sha512:<hex>"; the caller validated the digest with isSupportedDigest.
+std::string_view algorithmOf(std::string_view digest) {
+  return digest.substr(0, digest.find(':'));
 }
 
 } // namespace
@@ -140,14 +145,12 @@ RegistryClient::manifest(const ImageReference& image, const std::string& referen
   }
 
   FetchedManifest fetched;
-  fetched.digest = sha256Digest(result->body);
+  fetched.digest = common::digestOf("sha256", result->body);
   fetched.media_type = result->headers.get("Content-Type").value_or("");
   const auto announced = result->headers.get("Docker-Content-Digest");
   const bool by_digest = isSupportedDigest(reference);
   if (by_digest && reference.rfind("sha256:", 0) != 0) {
-    DigestHasher hasher(reference);
-    hasher.update(result->body);
-    fetched.digest = hasher.finish();
+    fetched.digest = common::digestOf(algorithmOf(reference), result->body);
   }
   if (by_digest && fetched.digest != reference) {
     return FetchError{FetchError::Kind::Digest, 200,
@@ -174,7 +177,7 @@ RegistryClient::blob(const ImageReference& image, const std::string& digest,
   req.timeout = std::chrono::milliseconds(0);
   req.stall_timeout = std::chrono::seconds(60);
   req.follow_redirects = true;
-  DigestHasher hasher(digest);
+  common::DigestHasher hasher(algorithmOf(digest));
   std::uint64_t received = 0;
   int status = 0;
   std::string error_body;

@@ -1,13 +1,13 @@
 #include "fs_blob_store.hpp"
 
 #include "common/atomic_file.hpp"
+#include "common/digest_hasher.hpp"
 #include "common/errors.hpp"
 #include "common/logging.hpp"
 #include "common/unique_fd.hpp"
 
 #include <cerrno>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <random>
 #include <sstream>
 #include <sys/stat.h>
@@ -27,17 +27,6 @@ std::string randomName() {
   std::ostringstream out;
   out << std::hex << rng() << rng();
   return out.str();
-}
-
-std::string hexOf(const unsigned char* data, unsigned int len) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[data[i] >> 4];
-    out += kHex[data[i] & 0xf];
-  }
-  return out;
 }
 
 // A metadata key is made of validated names; this refuses anything that could leave meta/.
@@ -78,18 +67,9 @@ private:
   common::UniqueFd fd_;
 };
 
-struct EvpMdCtxDeleter {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-
 class FileWriter : public BlobWriter {
 public:
-  FileWriter(common::UniqueFd fd, fs::path path)
-      : fd_(std::move(fd)), path_(std::move(path)), ctx_(EVP_MD_CTX_new()) {
-    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1) {
-      throw std::runtime_error("cannot initialize sha256");
-    }
-  }
+  FileWriter(common::UniqueFd fd, fs::path path) : fd_(std::move(fd)), path_(std::move(path)) {}
 
   ~FileWriter() override {
     if (!committed_) {
@@ -116,7 +96,7 @@ public:
       }
       // Count the bytes only once they are in the file: readers of a growing upload may read
       // up to written().
-      EVP_DigestUpdate(ctx_.get(), p, static_cast<size_t>(n));
+      hasher_.update(std::string_view(p, static_cast<size_t>(n)));
       p += n;
       left -= static_cast<size_t>(n);
       written_ += static_cast<std::uint64_t>(n);
@@ -128,10 +108,7 @@ public:
 
   Digest digest() override {
     if (!final_digest_) {
-      unsigned char md[EVP_MAX_MD_SIZE];
-      unsigned int len = 0;
-      EVP_DigestFinal_ex(ctx_.get(), md, &len);
-      final_digest_ = Digest::parse("sha256:" + hexOf(md, len));
+      final_digest_ = Digest::parse(hasher_.finish());
     }
     return *final_digest_;
   }
@@ -154,7 +131,7 @@ public:
 private:
   common::UniqueFd fd_;
   fs::path path_;
-  std::unique_ptr<EVP_MD_CTX, EvpMdCtxDeleter> ctx_;
+  common::DigestHasher hasher_{"sha256"};
   std::atomic<std::uint64_t> written_{0};
   std::optional<Digest> final_digest_;
   bool failed_ = false;

@@ -1,8 +1,6 @@
 #include "reference.hpp"
 
-#include <array>
-#include <openssl/evp.h>
-#include <stdexcept>
+#include "common/digest_hasher.hpp"
 
 namespace proxy {
 namespace {
@@ -91,18 +89,7 @@ std::optional<Digest> Digest::parse(std::string_view text) {
 }
 
 Digest Digest::sha256Of(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int len = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &len, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("EVP_Digest(sha256) failed");
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string out = "sha256:";
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[md[i] >> 4];
-    out += kHex[md[i] & 0xf];
-  }
-  return Digest(std::move(out));
+  return Digest(common::digestOf("sha256", bytes));
 }
 
 std::string_view Digest::algorithm() const {

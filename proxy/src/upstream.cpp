@@ -1,5 +1,6 @@
 #include "upstream.hpp"
 
+#include "common/digest_hasher.hpp"
 #include "common/errors.hpp"
 #include "common/logging.hpp"
 #include "upstream_auth.hpp"
@@ -11,7 +12,6 @@
 #include <array>
 #include <atomic>
 #include <charconv>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <stdexcept>
 
@@ -135,24 +135,10 @@ std::string mediaTypeOf(std::string_view content_type) {
 }
 
 std::optional<Digest> digestOf(std::string_view algorithm, std::string_view bytes) {
-  if (algorithm == "sha256") {
-    return Digest::sha256Of(bytes);
-  }
-  if (algorithm != "sha512") {
+  if (!common::DigestHasher::supports(algorithm)) {
     return std::nullopt;
   }
-  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), md.data(), &length, EVP_sha512(), nullptr) != 1) {
-    throw std::runtime_error("EVP_Digest(sha512) failed");
-  }
-  static const char* kHex = "0123456789abcdef";
-  std::string text = "sha512:";
-  for (unsigned int i = 0; i < length; ++i) {
-    text += kHex[md[i] >> 4];
-    text += kHex[md[i] & 0xf];
-  }
-  return Digest::parse(text);
+  return Digest::parse(common::digestOf(algorithm, bytes));
 }
 
 // "MANIFEST_UNKNOWN: manifest unknown" from an OCI error body, if it is one.

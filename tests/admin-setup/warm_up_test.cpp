@@ -1,4 +1,4 @@
-#include "digest.hpp"
+#include "common/digest_hasher.hpp"
 #include "manifest.hpp"
 #include "step_error.hpp"
 #include "test_http_server.hpp"
@@ -14,12 +14,16 @@ using testsupport::TestHttpServer;
 
 namespace {
 
+std::string sha256(const std::string& bytes) {
+  return common::digestOf("sha256", bytes);
+}
+
 constexpr const char* kIndexType = "application/vnd.oci.image.index.v1+json";
 constexpr const char* kManifestType = "application/vnd.oci.image.manifest.v1+json";
 
 std::string descriptorJson(const std::string& type, const std::string& bytes) {
-  return R"({"mediaType":")" + type + R"(","digest":")" + admin::sha256Digest(bytes) +
-         R"(","size":)" + std::to_string(bytes.size()) + "}";
+  return R"({"mediaType":")" + type + R"(","digest":")" + sha256(bytes) + R"(","size":)" +
+         std::to_string(bytes.size()) + "}";
 }
 
 // A registry as the proxy shows it to clients: manifests and blobs of one repository, the
@@ -34,14 +38,14 @@ public:
 
   std::string addBlob(const std::string& bytes) {
     std::lock_guard lock(mutex_);
-    blobs_[admin::sha256Digest(bytes)] = bytes;
-    return admin::sha256Digest(bytes);
+    blobs_[sha256(bytes)] = bytes;
+    return sha256(bytes);
   }
 
   std::string addManifest(const std::string& body, const std::string& type,
                           const std::string& tag = "") {
     std::lock_guard lock(mutex_);
-    const auto digest = admin::sha256Digest(body);
+    const auto digest = sha256(body);
     manifests_[digest] = {type, body};
     if (!tag.empty()) {
       manifests_[tag] = {type, body};
@@ -95,8 +99,7 @@ private:
       }
       const auto [type, body] = it->second;
       lock.unlock();
-      const auto digest =
-          wrong_digest_header ? admin::sha256Digest("other") : admin::sha256Digest(body);
+      const auto digest = wrong_digest_header ? sha256("other") : sha256(body);
       TestHttpServer::reply(response, 200, body,
                             {{"Content-Type", type}, {"Docker-Content-Digest", digest}});
       return;
@@ -160,16 +163,16 @@ TEST_CASE("WarmUp: an index pulls its platforms' manifests and blobs, each once"
     REQUIRE(warmed.ok());
     CHECK(warmed->digest == index_digest);
     CHECK(warmed->manifest_digest == amd64_digest);
-    CHECK(warmed->blob_digest == admin::sha256Digest(R"({"architecture":"amd64"})"));
+    CHECK(warmed->blob_digest == sha256(R"({"architecture":"amd64"})"));
     CHECK(warm_up.totals().manifests == 3);
     CHECK(warm_up.totals().blobs == 5); // two configs, the shared layer once, two own layers
-    CHECK(proxy.blobGets(admin::sha256Digest(shared)) == 1);
+    CHECK(proxy.blobGets(sha256(shared)) == 1);
     CHECK(proxy.server.count("GET", "/v2/library/app/manifests/v1") == 1);
 
     SECTION("a second image with the same layer does not fetch it again in this run") {
       const auto again = warm_up.warm(wanted("app:v1"));
       REQUIRE(again.ok());
-      CHECK(proxy.blobGets(admin::sha256Digest(shared)) == 1);
+      CHECK(proxy.blobGets(sha256(shared)) == 1);
       CHECK(proxy.server.count("GET", "/v2/library/app/manifests/v1") == 2);
     }
   }
@@ -178,8 +181,8 @@ TEST_CASE("WarmUp: an index pulls its platforms' manifests and blobs, each once"
     REQUIRE(warmed.ok());
     CHECK(warmed->manifest_digest == arm64_digest);
     CHECK(proxy.server.count("GET", "/v2/library/app/manifests/" + amd64_digest) == 0);
-    CHECK(proxy.blobGets(admin::sha256Digest("amd64 layer")) == 0);
-    CHECK(proxy.blobGets(admin::sha256Digest("arm64 layer")) == 1);
+    CHECK(proxy.blobGets(sha256("amd64 layer")) == 0);
+    CHECK(proxy.blobGets(sha256("arm64 layer")) == 1);
   }
   SECTION("a platform the index does not offer: nothing to cache is an error") {
     const auto warmed = warm_up.warm(wanted("app:v1", {"linux/s390x"}));

@@ -1,11 +1,11 @@
-#include "digest.hpp"
+#include "common/digest_hasher.hpp"
 
 #include "common/errors.hpp"
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
 
-namespace admin {
+namespace common {
 namespace {
 
 // The OpenSSL error queue, appended to a message so a failure says why.
@@ -19,20 +19,35 @@ std::string opensslError(const std::string& what) {
   return message;
 }
 
+const EVP_MD* mdFor(std::string_view algorithm) {
+  if (algorithm == "sha256") {
+    return EVP_sha256();
+  }
+  if (algorithm == "sha512") {
+    return EVP_sha512();
+  }
+  return nullptr;
+}
+
 } // namespace
 
 void DigestHasher::Free::operator()(evp_md_ctx_st* ctx) const {
   EVP_MD_CTX_free(ctx);
 }
 
-DigestHasher::DigestHasher(std::string_view digest) : ctx_(EVP_MD_CTX_new()) {
-  algorithm_ = digest.rfind("sha512:", 0) == 0 ? "sha512" : "sha256";
-  if (!ctx_) {
-    throw common::Error(opensslError("EVP_MD_CTX_new failed"));
+bool DigestHasher::supports(std::string_view algorithm) {
+  return mdFor(algorithm) != nullptr;
+}
+
+DigestHasher::DigestHasher(std::string_view algorithm)
+    : algorithm_(algorithm), ctx_(EVP_MD_CTX_new()) {
+  const EVP_MD* md = mdFor(algorithm);
+  if (!md) {
+    throw Error("digest algorithm \"" + algorithm_ +
+                "\" is not supported; expected sha256 or sha512");
   }
-  const EVP_MD* md = algorithm_ == "sha512" ? EVP_sha512() : EVP_sha256();
-  if (EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1) {
-    throw common::Error(opensslError("EVP_DigestInit_ex failed"));
+  if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), md, nullptr) != 1) {
+    throw Error(opensslError("EVP_DigestInit_ex failed"));
   }
 }
 
@@ -40,7 +55,7 @@ DigestHasher::~DigestHasher() = default;
 
 void DigestHasher::update(std::string_view bytes) {
   if (EVP_DigestUpdate(ctx_.get(), bytes.data(), bytes.size()) != 1) {
-    throw common::Error(opensslError("EVP_DigestUpdate failed"));
+    throw Error(opensslError("EVP_DigestUpdate failed"));
   }
 }
 
@@ -48,10 +63,11 @@ std::string DigestHasher::finish() {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_DigestFinal_ex(ctx_.get(), out, &length) != 1) {
-    throw common::Error(opensslError("EVP_DigestFinal_ex failed"));
+    throw Error(opensslError("EVP_DigestFinal_ex failed"));
   }
   static const char kHex[] = "0123456789abcdef";
   std::string text = algorithm_ + ":";
+  text.reserve(text.size() + 2 * length);
   for (unsigned int i = 0; i < length; ++i) {
     text += kHex[out[i] >> 4];
     text += kHex[out[i] & 0x0f];
@@ -59,10 +75,10 @@ std::string DigestHasher::finish() {
   return text;
 }
 
-std::string sha256Digest(std::string_view bytes) {
-  DigestHasher hasher;
+std::string digestOf(std::string_view algorithm, std::string_view bytes) {
+  DigestHasher hasher(algorithm);
   hasher.update(bytes);
   return hasher.finish();
 }
 
-} // namespace admin
+} // namespace common
