@@ -347,55 +347,6 @@ void validatePassword(const std::string& user, const std::string& password,
 
 } // namespace
 
-std::vector<Platform> parsePlatforms(const std::string& text) {
-  std::vector<Platform> platforms;
-  const auto items = split(text, ", \t\n+");
-  if (items.empty() || (items.size() == 1 && items[0] == "all")) {
-    return platforms;
-  }
-  for (const auto& item : items) {
-    const auto platform = Platform::parse(item);
-    if (!platform) {
-      throw common::ConfigError(
-          "bad platform \"" + item +
-          "\", expected all or os/architecture[/variant] such as linux/amd64 or linux/arm/v7");
-    }
-    platforms.push_back(*platform);
-  }
-  return platforms;
-}
-
-std::vector<WarmImage> parseWarmImages(const std::string& text,
-                                       const std::vector<Platform>& platforms) {
-  std::vector<WarmImage> images;
-  std::set<std::string> seen;
-  for (const auto& entry : split(text, ", \t\r\n")) {
-    const auto equals = entry.find('=');
-    const auto name = entry.substr(0, equals);
-    auto parsed = ImageReference::parse(name);
-    if (!parsed) {
-      throw common::ConfigError(std::string(kWarmImages) + ": " + parsed.error());
-    }
-    WarmImage image{std::move(parsed.value()), platforms};
-    if (equals != std::string::npos) {
-      const auto own = entry.substr(equals + 1);
-      if (own.empty()) {
-        throw common::ConfigError(std::string(kWarmImages) + ": \"" + entry +
-                                  "\" has '=' but no platforms, expected image=os/arch[+os/arch]");
-      }
-      try {
-        image.platforms = parsePlatforms(own);
-      } catch (const common::ConfigError& e) {
-        throw common::ConfigError(std::string(kWarmImages) + ": " + e.what());
-      }
-    }
-    if (seen.insert(image.image.str()).second) {
-      images.push_back(std::move(image));
-    }
-  }
-  return images;
-}
-
 std::vector<Credential> parseUsers(const std::string& text, bool lines_only,
                                    const std::string& source) {
   std::vector<Credential> users;
@@ -519,13 +470,13 @@ Config loadConfig(const std::optional<std::string>& yaml_path,
   config.bcrypt_cost = intSetting(s, kBcryptCost, config.bcrypt_cost, 4, 31,
                                   "a bcrypt cost from 4 to 31 (10 is usual)");
 
-  std::vector<Platform> platforms;
+  std::vector<common::Platform> platforms;
   try {
-    platforms = parsePlatforms(s.getOr(kWarmPlatforms, "all"));
+    platforms = common::parsePlatforms(s.getOr(kWarmPlatforms, "all"));
   } catch (const common::ConfigError& e) {
     throw common::ConfigError(std::string(kWarmPlatforms) + ": " + e.what());
   }
-  config.warm_images = parseWarmImages(s.getOr(kWarmImages, ""), platforms);
+  config.warm_images = common::parseWarmImages(s.getOr(kWarmImages, ""), platforms, kWarmImages);
 
   config.client_config_dir = s.getOr(kClientDir, config.client_config_dir.string());
   if (config.client_config_dir.empty()) {

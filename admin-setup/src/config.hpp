@@ -1,6 +1,6 @@
 #pragma once
 
-#include "image_reference.hpp"
+#include "common/warm_list.hpp"
 
 #include <chrono>
 #include <filesystem>
@@ -16,13 +16,6 @@ namespace admin {
 struct Credential {
   std::string user;
   std::string password;
-};
-
-/// One image to keep in the cache.
-struct WarmImage {
-  ImageReference image;
-  /// The platforms to fetch from an image index; empty: every one it lists.
-  std::vector<Platform> platforms;
 };
 
 /// Everything admin-setup reads at start. Defaults fit the compose bundle, where admin-setup
@@ -54,7 +47,7 @@ struct Config {
   int bcrypt_cost = 10;
 
   /// SETUP_WARM_IMAGES (with SETUP_WARM_PLATFORMS), or warm_images in the YAML file.
-  std::vector<WarmImage> warm_images;
+  std::vector<common::WarmImage> warm_images;
 
   /// Where the client configuration is written (SETUP_CLIENT_CONFIG_DIR).
   std::filesystem::path client_config_dir = "/client-config";
@@ -89,15 +82,6 @@ Config loadConfig(const std::optional<std::string>& yaml_path,
 /// The healthchecks.io URL alone, read before anything else so that even a configuration error
 /// can be reported. Empty when unset or unreadable.
 std::string healthcheckUrl(const std::map<std::string, std::string>& env);
-
-/// Parses SETUP_WARM_IMAGES: entries separated by commas or white space, each an image
-/// reference, optionally followed by `=` and platforms joined by `+`
-/// ("nginx:1.27=linux/amd64+linux/arm64"). `platforms` applies to entries without their own.
-std::vector<WarmImage> parseWarmImages(const std::string& text,
-                                       const std::vector<Platform>& platforms);
-
-/// Parses SETUP_WARM_PLATFORMS: "all" or "" (every platform), or platforms separated by commas.
-std::vector<Platform> parsePlatforms(const std::string& text);
 
 /// Parses DCP_PULL_USERS: `user:password` entries, one a line; in the variable itself they may
 /// also be separated by spaces (a password holding a space must come from the _FILE).

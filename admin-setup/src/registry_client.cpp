@@ -1,7 +1,7 @@
 #include "registry_client.hpp"
 
 #include "common/digest_hasher.hpp"
-#include "manifest.hpp"
+#include "common/manifest.hpp"
 
 #include <Poco/Exception.h>
 #include <Poco/JSON/Array.h>
@@ -111,12 +111,12 @@ RegistryClient::get(const std::string& path, const std::optional<Credential>& cr
 }
 
 common::Result<FetchedManifest, FetchError>
-RegistryClient::manifest(const ImageReference& image, const std::string& reference) const {
+RegistryClient::manifest(const common::ImageReference& image, const std::string& reference) const {
   const std::string path = "/v2/" + image.repository + "/manifests/" + reference +
                            "?ns=" + percentEncodeQuery(image.registry);
   const std::string what = "manifest " + image.registry + "/" + image.repository + "@" + reference;
   auto req = request(path, endpoint_.credential);
-  req.headers.emplace_back("Accept", kManifestAccept);
+  req.headers.emplace_back("Accept", common::kManifestAccept);
   std::size_t received = 0;
   std::string body;
   bool too_big = false;
@@ -148,7 +148,7 @@ RegistryClient::manifest(const ImageReference& image, const std::string& referen
   fetched.digest = common::digestOf("sha256", result->body);
   fetched.media_type = result->headers.get("Content-Type").value_or("");
   const auto announced = result->headers.get("Docker-Content-Digest");
-  const bool by_digest = isSupportedDigest(reference);
+  const bool by_digest = common::isSupportedDigest(reference);
   if (by_digest && reference.rfind("sha256:", 0) != 0) {
     fetched.digest = common::digestOf(algorithmOf(reference), result->body);
   }
@@ -167,7 +167,7 @@ RegistryClient::manifest(const ImageReference& image, const std::string& referen
 }
 
 common::Result<std::uint64_t, FetchError>
-RegistryClient::blob(const ImageReference& image, const std::string& digest,
+RegistryClient::blob(const common::ImageReference& image, const std::string& digest,
                      std::optional<std::uint64_t> size) const {
   const std::string path =
       "/v2/" + image.repository + "/blobs/" + digest + "?ns=" + percentEncodeQuery(image.registry);

@@ -1,9 +1,9 @@
 #pragma once
 
 #include "common/http_client.hpp"
+#include "common/image_reference.hpp"
 #include "common/result.hpp"
 #include "config.hpp"
-#include "image_reference.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -54,12 +54,12 @@ public:
 
   /// GET /v2/<repository>/manifests/<reference>. The body's digest must equal the
   /// Docker-Content-Digest header when present, and `reference` when it is a digest.
-  common::Result<FetchedManifest, FetchError> manifest(const ImageReference& image,
+  common::Result<FetchedManifest, FetchError> manifest(const common::ImageReference& image,
                                                        const std::string& reference) const;
 
   /// GET /v2/<repository>/blobs/<digest>, hashing the bytes as they arrive (nothing is kept).
   /// Returns the number of bytes.
-  common::Result<std::uint64_t, FetchError> blob(const ImageReference& image,
+  common::Result<std::uint64_t, FetchError> blob(const common::ImageReference& image,
                                                  const std::string& digest,
                                                  std::optional<std::uint64_t> size) const;
 

@@ -1,14 +1,14 @@
 #include "warm_up.hpp"
 
 #include "common/logging.hpp"
-#include "manifest.hpp"
+#include "common/manifest.hpp"
 
 #include <algorithm>
 
 namespace admin {
 namespace {
 
-std::string platformList(const std::vector<Platform>& platforms) {
+std::string platformList(const std::vector<common::Platform>& platforms) {
   if (platforms.empty()) {
     return "all";
   }
@@ -25,15 +25,16 @@ std::string megabytes(std::uint64_t bytes) {
 
 } // namespace
 
-common::Result<std::string, FetchError>
-WarmUp::warmManifest(const ImageReference& image, const std::string& digest, WarmedImage& warmed) {
+common::Result<std::string, FetchError> WarmUp::warmManifest(const common::ImageReference& image,
+                                                             const std::string& digest,
+                                                             WarmedImage& warmed) {
   auto log = common::logger("warm-up");
   auto fetched = client_.manifest(image, digest);
   if (!fetched) {
     return fetched.error();
   }
   ++totals_.manifests;
-  auto parsed = parseManifest(fetched->body, fetched->media_type);
+  auto parsed = common::parseManifest(fetched->body, fetched->media_type);
   if (!parsed) {
     return FetchError{FetchError::Kind::Content, 200,
                       "manifest " + digest + " of " + image.str() + ": " + parsed.error()};
@@ -64,7 +65,7 @@ WarmUp::warmManifest(const ImageReference& image, const std::string& digest, War
   return digest;
 }
 
-common::Result<WarmedImage, FetchError> WarmUp::warm(const WarmImage& wanted) {
+common::Result<WarmedImage, FetchError> WarmUp::warm(const common::WarmImage& wanted) {
   auto log = common::logger("warm-up");
   const auto& image = wanted.image;
   const auto before = totals_;
@@ -76,7 +77,7 @@ common::Result<WarmedImage, FetchError> WarmUp::warm(const WarmImage& wanted) {
     return top.error();
   }
   ++totals_.manifests;
-  auto parsed = parseManifest(top->body, top->media_type);
+  auto parsed = common::parseManifest(top->body, top->media_type);
   if (!parsed) {
     ++totals_.failed;
     return FetchError{FetchError::Kind::Content, 200, image.str() + ": " + parsed.error()};
@@ -94,7 +95,7 @@ common::Result<WarmedImage, FetchError> WarmUp::warm(const WarmImage& wanted) {
       return done.error();
     }
   } else {
-    std::vector<Platform> missing = wanted.platforms;
+    std::vector<common::Platform> missing = wanted.platforms;
     std::size_t chosen = 0;
     for (const auto& entry : parsed->manifests) {
       bool wanted_entry = wanted.platforms.empty();

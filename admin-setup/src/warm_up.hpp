@@ -11,7 +11,7 @@ namespace admin {
 
 /// One image in the cache, and what the end-to-end check can ask for again.
 struct WarmedImage {
-  ImageReference image;
+  common::ImageReference image;
   /// The digest of what the reference names (an index, or a single manifest).
   std::string digest;
   /// An image manifest of it (the first platform fetched) and its config blob.
@@ -38,13 +38,13 @@ public:
   explicit WarmUp(const RegistryClient& client) : client_(client) {}
 
   /// Warms one image; on failure the error says which request failed and why.
-  common::Result<WarmedImage, FetchError> warm(const WarmImage& image);
+  common::Result<WarmedImage, FetchError> warm(const common::WarmImage& image);
 
   const WarmUpTotals& totals() const { return totals_; }
 
 private:
   common::Result<std::string, FetchError>
-  warmManifest(const ImageReference& image, const std::string& digest, WarmedImage& warmed);
+  warmManifest(const common::ImageReference& image, const std::string& digest, WarmedImage& warmed);
 
   const RegistryClient& client_;
   WarmUpTotals totals_;

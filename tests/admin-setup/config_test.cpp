@@ -209,15 +209,3 @@ TEST_CASE("admin config: bad values are refused with what was expected", "[admin
     }
   }
 }
-
-TEST_CASE("parseWarmImages: separators, platforms and duplicates", "[admin][config]") {
-  const auto images =
-      admin::parseWarmImages("alpine:3.20\nbusybox  alpine:3.20,\tnginx=linux/arm/v6", {});
-  REQUIRE(images.size() == 3);
-  CHECK(images[0].platforms.empty());
-  CHECK(images[1].image.str() == "docker.io/library/busybox:latest");
-  REQUIRE(images[2].platforms.size() == 1);
-  CHECK(images[2].platforms[0].str() == "linux/arm/v6");
-  CHECK(admin::parsePlatforms("all").empty());
-  CHECK(admin::parsePlatforms("").empty());
-}

@@ -1,5 +1,5 @@
 #include "common/digest_hasher.hpp"
-#include "manifest.hpp"
+#include "common/manifest.hpp"
 #include "step_error.hpp"
 #include "test_http_server.hpp"
 #include "verify.hpp"
@@ -128,10 +128,10 @@ private:
   std::map<std::string, std::string> blobs_;
 };
 
-admin::WarmImage wanted(const std::string& text, const std::vector<std::string>& platforms = {}) {
-  admin::WarmImage image{admin::ImageReference::parse(text).value(), {}};
+common::WarmImage wanted(const std::string& text, const std::vector<std::string>& platforms = {}) {
+  common::WarmImage image{common::ImageReference::parse(text).value(), {}};
   for (const auto& p : platforms) {
-    image.platforms.push_back(*admin::Platform::parse(p));
+    image.platforms.push_back(*common::Platform::parse(p));
   }
   return image;
 }
@@ -255,31 +255,6 @@ TEST_CASE("WarmUp: a single-platform image", "[admin][warm-up]") {
   CHECK(warm_up.totals().manifests == 1);
   CHECK(warm_up.totals().blobs == 2);
   CHECK(warm_up.totals().bytes == std::string(R"({"architecture":"amd64"})").size() + 10);
-}
-
-TEST_CASE("parseManifest: indexes, manifests and what is refused", "[admin][warm-up]") {
-  const std::string digest = "sha256:" + std::string(64, 'b');
-  const auto index = admin::parseManifest(
-      R"({"schemaVersion":2,"manifests":[{"digest":")" + digest +
-          R"(","size":7,"platform":{"os":"linux","architecture":"arm","variant":"v7"}}]})",
-      "application/vnd.docker.distribution.manifest.list.v2+json; charset=utf-8");
-  REQUIRE(index.ok());
-  CHECK(index->index);
-  REQUIRE(index->manifests.size() == 1);
-  CHECK(index->manifests[0].platform->str() == "linux/arm/v7");
-  CHECK(index->manifests[0].size == 7u);
-
-  const auto by_shape = admin::parseManifest(
-      R"({"schemaVersion":2,"config":{"digest":")" + digest + R"("},"layers":[]})", "");
-  REQUIRE(by_shape.ok());
-  CHECK_FALSE(by_shape->index);
-  CHECK(by_shape->blobs.size() == 1);
-
-  CHECK_THAT(admin::parseManifest(R"({"schemaVersion":1,"fsLayers":[]})", "").error(),
-             Contains("schema 1"));
-  CHECK_THAT(admin::parseManifest("not json", "").error(), Contains("not a JSON object"));
-  CHECK_THAT(admin::parseManifest(R"({"config":{"digest":"md5:x"}})", "").error(),
-             Contains("config has no sha256 digest"));
 }
 
 TEST_CASE("parseStatus: the fields admin-setup reads from /status", "[admin][verify]") {

@@ -1,17 +1,17 @@
-#include "image_reference.hpp"
+#include "common/image_reference.hpp"
 
 #include <catch2/catch.hpp>
 
 namespace {
 
 std::string normalized(const std::string& text) {
-  const auto parsed = admin::ImageReference::parse(text);
+  const auto parsed = common::ImageReference::parse(text);
   return parsed ? parsed->str() : "error: " + parsed.error();
 }
 
 } // namespace
 
-TEST_CASE("ImageReference: normalized the way Docker does", "[admin][reference]") {
+TEST_CASE("ImageReference: normalized the way Docker does", "[common][reference]") {
   CHECK(normalized("alpine") == "docker.io/library/alpine:latest");
   CHECK(normalized("alpine:3.20") == "docker.io/library/alpine:3.20");
   CHECK(normalized("grafana/grafana:11.0.0") == "docker.io/grafana/grafana:11.0.0");
@@ -25,11 +25,11 @@ TEST_CASE("ImageReference: normalized the way Docker does", "[admin][reference]"
 
   const std::string digest = "sha256:" + std::string(64, 'a');
   SECTION("a digest pins the manifest, with or without a tag") {
-    const auto pinned = admin::ImageReference::parse("alpine@" + digest);
+    const auto pinned = common::ImageReference::parse("alpine@" + digest);
     REQUIRE(pinned);
     CHECK(pinned->tag.empty());
     CHECK(pinned->reference() == digest);
-    const auto both = admin::ImageReference::parse("alpine:3.20@" + digest);
+    const auto both = common::ImageReference::parse("alpine:3.20@" + digest);
     REQUIRE(both);
     CHECK(both->tag == "3.20");
     CHECK(both->reference() == digest);
@@ -43,19 +43,19 @@ TEST_CASE("ImageReference: normalized the way Docker does", "[admin][reference]"
   }
 }
 
-TEST_CASE("Platform: parsing and matching index entries", "[admin][reference]") {
-  const auto arm64 = admin::Platform::parse("linux/arm64");
+TEST_CASE("Platform: parsing and matching index entries", "[common][reference]") {
+  const auto arm64 = common::Platform::parse("linux/arm64");
   REQUIRE(arm64);
   CHECK(arm64->matches({"linux", "arm64", "v8"}));
   CHECK(arm64->matches({"linux", "arm64", ""}));
   CHECK_FALSE(arm64->matches({"linux", "amd64", ""}));
 
-  const auto armv6 = admin::Platform::parse("linux/arm/v6");
+  const auto armv6 = common::Platform::parse("linux/arm/v6");
   REQUIRE(armv6);
   CHECK_FALSE(armv6->matches({"linux", "arm", "v7"}));
-  CHECK(admin::Platform::parse("linux/arm")->matches({"linux", "arm", "v7"}));
+  CHECK(common::Platform::parse("linux/arm")->matches({"linux", "arm", "v7"}));
 
-  CHECK_FALSE(admin::Platform::parse("amd64"));
-  CHECK_FALSE(admin::Platform::parse("linux/amd64/v2/x"));
-  CHECK_FALSE(admin::Platform::parse("linux//amd64"));
+  CHECK_FALSE(common::Platform::parse("amd64"));
+  CHECK_FALSE(common::Platform::parse("linux/amd64/v2/x"));
+  CHECK_FALSE(common::Platform::parse("linux//amd64"));
 }

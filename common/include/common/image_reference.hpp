@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace admin {
+namespace common {
 
 /// A platform as image indexes name it: os/architecture[/variant] (OCI image index,
 /// "platform" object).
@@ -55,4 +55,4 @@ struct ImageReference {
 /// verify.
 bool isSupportedDigest(std::string_view text);
 
-} // namespace admin
+} // namespace common

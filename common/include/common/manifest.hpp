@@ -1,14 +1,14 @@
 #pragma once
 
+#include "common/image_reference.hpp"
 #include "common/result.hpp"
-#include "image_reference.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace admin {
+namespace common {
 
 /// The media types a manifest request accepts: image indexes and manifests, OCI and Docker.
 extern const char* const kManifestAccept;
@@ -37,4 +37,4 @@ struct ParsedManifest {
 common::Result<ParsedManifest, std::string> parseManifest(const std::string& body,
                                                           const std::string& content_type);
 
-} // namespace admin
+} // namespace common

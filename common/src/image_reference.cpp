@@ -1,10 +1,10 @@
-#include "image_reference.hpp"
+#include "common/image_reference.hpp"
 
 #include <algorithm>
 #include <cctype>
 #include <regex>
 
-namespace admin {
+namespace common {
 namespace {
 
 // The grammar of distribution's reference package (reference/regexp.go), which Docker,
@@ -187,4 +187,4 @@ common::Result<ImageReference, std::string> ImageReference::parse(std::string_vi
   return ref;
 }
 
-} // namespace admin
+} // namespace common

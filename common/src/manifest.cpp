@@ -1,4 +1,4 @@
-#include "manifest.hpp"
+#include "common/manifest.hpp"
 
 #include <Poco/Dynamic/Var.h>
 #include <Poco/Exception.h>
@@ -6,7 +6,7 @@
 #include <Poco/JSON/Object.h>
 #include <Poco/JSON/Parser.h>
 
-namespace admin {
+namespace common {
 namespace {
 
 constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
@@ -148,4 +148,4 @@ common::Result<ParsedManifest, std::string> parseManifest(const std::string& bod
   return parsed;
 }
 
-} // namespace admin
+} // namespace common
