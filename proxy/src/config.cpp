@@ -61,10 +61,22 @@ constexpr const char* kEnvAcmeChallengeDir = "DCP_ACME_CHALLENGE_DIR";
 constexpr const char* kEnvHeartbeatUrl = "HOMELAB_HEALTHCHECK_URL";
 constexpr const char* kEnvHeartbeatUrlFile = "HOMELAB_HEALTHCHECK_URL_FILE";
 constexpr const char* kEnvHeartbeatInterval = "DCP_HEARTBEAT_INTERVAL";
+constexpr const char* kEnvCacheMaxSize = "DCP_CACHE_MAX_SIZE";
+constexpr const char* kEnvCacheHighWatermark = "DCP_CACHE_HIGH_WATERMARK";
+constexpr const char* kEnvCacheLowWatermark = "DCP_CACHE_LOW_WATERMARK";
+constexpr const char* kEnvCacheExpireAfter = "DCP_CACHE_EXPIRE_AFTER";
+constexpr const char* kEnvProxyTtl = "REGISTRY_PROXY_TTL";
+constexpr const char* kEnvCacheCleanupInterval = "DCP_CACHE_CLEANUP_INTERVAL";
+constexpr const char* kEnvWarmImages = "DCP_WARM_IMAGES";
+constexpr const char* kEnvWarmPlatforms = "DCP_WARM_PLATFORMS";
+constexpr const char* kEnvWarmRefreshInterval = "DCP_WARM_REFRESH_INTERVAL";
 
 constexpr std::string_view kExpectNetwork =
     "expected networks in CIDR form, e.g. 192.168.0.0/16 or fd00::/8";
 constexpr std::string_view kExpectSize = "expected a size such as 1GiB, 500MB or 1073741824";
+constexpr std::string_view kExpectLimit =
+    "expected a size such as 50GiB, or a share of the filesystem such as 80%";
+constexpr std::string_view kExpectPercent = "expected a percentage above 0 and up to 100, e.g. 90%";
 
 // Where a value came from: its key ("upstreams[1].tag_ttl", "DCP_TAG_TTL") and, for the YAML
 // file, the file and line, so that a message leads the reader to it.
@@ -421,6 +433,36 @@ std::uint64_t parseSizeAt(const Origin& at, const std::string& text) {
   return *size;
 }
 
+// "95%" or "95": a share in percent, above 0 and at most 100.
+double parsePercentAt(const Origin& at, const std::string& text) {
+  std::string number = text;
+  if (!number.empty() && number.back() == '%') {
+    number.pop_back();
+  }
+  char* rest = nullptr;
+  errno = 0;
+  const double value = number.empty() ? 0 : std::strtod(number.c_str(), &rest);
+  if (number.empty() || errno != 0 || *rest != '\0' || !(value > 0 && value <= 100)) {
+    fail(at, quote(text) + " is not a percentage; " + std::string(kExpectPercent));
+  }
+  return value;
+}
+
+// cache.max_size: "50GiB" sets a size, "80%" a share of the filesystem, "0" no limit.
+void parseCacheLimitAt(const Origin& at, const std::string& text, CacheConfig& cache) {
+  if (!text.empty() && text.back() == '%') {
+    cache.max_size_percent = parsePercentAt(at, text);
+    cache.max_size = 0;
+    return;
+  }
+  const auto size = common::parseByteSize(text);
+  if (!size) {
+    fail(at, quote(text) + " is not a size limit; " + std::string(kExpectLimit));
+  }
+  cache.max_size = *size;
+  cache.max_size_percent = 0;
+}
+
 std::string parsePathAt(const Origin& at, const std::string& text, std::string_view what) {
   if (text.empty() || text.front() != '/') {
     fail(at, quote(text) + " is not an absolute path; expected " + std::string(what));
@@ -450,7 +492,41 @@ struct Draft {
   /// Whether the file listed the upstreams (else the built-in Docker Hub one is used).
   bool upstreams_from_file = false;
   size_t default_index = 0;
+  /// Where each warm image came from, for messages that name the entry.
+  std::vector<Origin> warm_from;
+  std::optional<Origin> high_watermark_from;
+  std::optional<Origin> low_watermark_from;
 };
+
+std::vector<common::Platform> parsePlatformsAt(const Origin& at, const std::string& text) {
+  try {
+    return common::parsePlatforms(text);
+  } catch (const common::ConfigError& e) {
+    fail(at, e.what());
+  }
+}
+
+// Adds the images of a warm-list text (one YAML entry, or DCP_WARM_IMAGES), skipping those
+// listed already.
+void addWarmImagesAt(const Origin& at, const std::string& text,
+                     const std::vector<common::Platform>& platforms, Draft& draft) {
+  std::vector<common::WarmImage> images;
+  try {
+    images = common::parseWarmImages(text, platforms, at.key);
+  } catch (const common::ConfigError& e) {
+    throw common::ConfigError(e.what() + at.where());
+  }
+  for (auto& image : images) {
+    const auto& warm = draft.config.warm.images;
+    const bool listed = std::any_of(warm.begin(), warm.end(), [&](const auto& other) {
+      return other.image.str() == image.image.str();
+    });
+    if (!listed) {
+      draft.config.warm.images.push_back(std::move(image));
+      draft.warm_from.push_back(at);
+    }
+  }
+}
 
 class YamlReader {
 public:
@@ -460,24 +536,30 @@ public:
     if (root.IsNull()) {
       return;
     }
-    forEachKey(root, "", {"log", "http", "storage", "upstreams", "tls", "auth", "healthcheck"},
-               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
-                 if (name == "log") {
-                   readLog(value, draft);
-                 } else if (name == "http") {
-                   readHttp(value, draft);
-                 } else if (name == "storage") {
-                   readStorage(value, draft);
-                 } else if (name == "tls") {
-                   readTls(value, draft);
-                 } else if (name == "auth") {
-                   readAuth(value, draft);
-                 } else if (name == "healthcheck") {
-                   readHeartbeat(value, draft);
-                 } else {
-                   readUpstreams(value, at, draft);
-                 }
-               });
+    forEachKey(
+        root, "",
+        {"log", "http", "storage", "cache", "warm", "upstreams", "tls", "auth", "healthcheck"},
+        [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+          if (name == "log") {
+            readLog(value, draft);
+          } else if (name == "http") {
+            readHttp(value, draft);
+          } else if (name == "storage") {
+            readStorage(value, draft);
+          } else if (name == "tls") {
+            readTls(value, draft);
+          } else if (name == "auth") {
+            readAuth(value, draft);
+          } else if (name == "healthcheck") {
+            readHeartbeat(value, draft);
+          } else if (name == "cache") {
+            readCache(value, draft);
+          } else if (name == "warm") {
+            readWarm(value, draft);
+          } else {
+            readUpstreams(value, at, draft);
+          }
+        });
   }
 
 private:
@@ -599,6 +681,93 @@ private:
                  draft.config.storage_root =
                      parseStorageRootAt(at, text(value, at, "expected an absolute path"));
                });
+  }
+
+  void readCache(const YAML::Node& node, Draft& draft) const {
+    forEachKey(node, "cache",
+               {"max_size", "high_watermark", "low_watermark", "expire_after", "cleanup_interval"},
+               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+                 auto& cache = draft.config.cache;
+                 if (name == "max_size") {
+                   parseCacheLimitAt(at, text(value, at, kExpectLimit), cache);
+                 } else if (name == "high_watermark") {
+                   cache.high_watermark = parsePercentAt(at, text(value, at, kExpectPercent));
+                   draft.high_watermark_from = at;
+                 } else if (name == "low_watermark") {
+                   cache.low_watermark = parsePercentAt(at, text(value, at, kExpectPercent));
+                   draft.low_watermark_from = at;
+                 } else if (name == "expire_after") {
+                   cache.expire_after = parseDurationAt(at, text(value, at, kExpectDuration), true);
+                 } else {
+                   cache.cleanup_interval =
+                       parseDurationAt(at, text(value, at, kExpectDuration), false);
+                 }
+               });
+  }
+
+  // warm.images: a list of "image" strings or {image: NAME, platforms: [os/arch, ...]} maps,
+  // read through the same parser as DCP_WARM_IMAGES.
+  void readWarm(const YAML::Node& node, Draft& draft) const {
+    std::vector<common::Platform> platforms;
+    YAML::Node images;
+    Origin images_from;
+    forEachKey(node, "warm", {"images", "platforms", "refresh_interval"},
+               [&](const std::string& name, const YAML::Node& value, const Origin& at) {
+                 if (name == "images") {
+                   images = value;
+                   images_from = at;
+                 } else if (name == "platforms") {
+                   platforms = parsePlatformsAt(at, joinedList(value, at, ","));
+                 } else {
+                   draft.config.warm.refresh_interval =
+                       parseDurationAt(at, text(value, at, kExpectDuration), false);
+                 }
+               });
+    if (!images) {
+      return;
+    }
+    if (!images.IsSequence()) {
+      fail(images_from, "got " + kindOf(images) + "; expected a list of images");
+    }
+    for (size_t i = 0; i < images.size(); ++i) {
+      const auto item = images[i];
+      const auto at = this->at("warm.images[" + std::to_string(i) + "]", item);
+      std::string entry;
+      if (item.IsMap()) {
+        std::vector<common::Platform> own = platforms;
+        forEachKey(item, at.key, {"image", "platforms"},
+                   [&](const std::string& name, const YAML::Node& value, const Origin& field) {
+                     if (name == "image") {
+                       entry = nonEmptyText(value, field, "expected an image such as alpine:3.20");
+                     } else {
+                       own = parsePlatformsAt(field, joinedList(value, field, ","));
+                     }
+                   });
+        if (entry.empty()) {
+          fail(at, "has no image; expected {image: NAME, platforms: [os/arch, ...]}");
+        }
+        addWarmImagesAt(at, entry, own, draft);
+      } else {
+        addWarmImagesAt(at, nonEmptyText(item, at, "expected an image such as alpine:3.20"),
+                        platforms, draft);
+      }
+    }
+  }
+
+  // A YAML list of plain values, or one value, as one text joined by `separator`.
+  static std::string joinedList(const YAML::Node& node, const Origin& at,
+                                const std::string& separator) {
+    if (node.IsScalar()) {
+      return node.Scalar();
+    }
+    if (!node.IsSequence()) {
+      fail(at, "got " + kindOf(node) + "; expected a list of values");
+    }
+    std::string joined;
+    for (const auto& item : node) {
+      joined += (joined.empty() ? "" : separator) + text(item, at, "expected a list of values");
+    }
+    return joined;
   }
 
   void readTls(const YAML::Node& node, Draft& draft) const {
@@ -869,6 +1038,82 @@ std::optional<std::string> envSecret(const std::map<std::string, std::string>& e
   return std::nullopt;
 }
 
+// The cache's limits and the warm list from the environment. REGISTRY_PROXY_TTL is the reference
+// registry's name for expiry, so an existing docker-registry.env keeps its meaning.
+void applyCacheEnvironment(const std::map<std::string, std::string>& env, Draft& draft) {
+  auto& cache = draft.config.cache;
+  if (const auto limit = envValue(env, kEnvCacheMaxSize)) {
+    parseCacheLimitAt(envOrigin(kEnvCacheMaxSize), *limit, cache);
+  }
+  if (const auto high = envValue(env, kEnvCacheHighWatermark)) {
+    draft.high_watermark_from = envOrigin(kEnvCacheHighWatermark);
+    cache.high_watermark = parsePercentAt(*draft.high_watermark_from, *high);
+  }
+  if (const auto low = envValue(env, kEnvCacheLowWatermark)) {
+    draft.low_watermark_from = envOrigin(kEnvCacheLowWatermark);
+    cache.low_watermark = parsePercentAt(*draft.low_watermark_from, *low);
+  }
+  const auto expire = envValue(env, kEnvCacheExpireAfter);
+  const auto ttl = envValue(env, kEnvProxyTtl);
+  if (expire && ttl) {
+    fail(envOrigin(kEnvProxyTtl),
+         std::string("set together with ") + kEnvCacheExpireAfter + "; expected one of them");
+  }
+  if (expire || ttl) {
+    const auto* name = expire ? kEnvCacheExpireAfter : kEnvProxyTtl;
+    cache.expire_after = parseDurationAt(envOrigin(name), expire ? *expire : *ttl, true);
+  }
+  if (const auto interval = envValue(env, kEnvCacheCleanupInterval)) {
+    cache.cleanup_interval = parseDurationAt(envOrigin(kEnvCacheCleanupInterval), *interval, false);
+  }
+
+  auto& warm = draft.config.warm;
+  if (const auto interval = envValue(env, kEnvWarmRefreshInterval)) {
+    warm.refresh_interval = parseDurationAt(envOrigin(kEnvWarmRefreshInterval), *interval, false);
+  }
+  const auto platforms = envValue(env, kEnvWarmPlatforms);
+  const auto images = envValue(env, kEnvWarmImages);
+  if (platforms && !images) {
+    fail(envOrigin(kEnvWarmPlatforms),
+         std::string("set without ") + kEnvWarmImages + "; expected the images it applies to");
+  }
+  if (images) {
+    // The environment's list replaces the file's, as every other variable does.
+    warm.images.clear();
+    draft.warm_from.clear();
+    const auto defaults = platforms ? parsePlatformsAt(envOrigin(kEnvWarmPlatforms), *platforms)
+                                    : std::vector<common::Platform>{};
+    addWarmImagesAt(envOrigin(kEnvWarmImages), *images, defaults, draft);
+  }
+}
+
+// Watermarks in the right order, and warm images only from configured upstreams: a warm list
+// must not make the proxy dial a registry nobody configured.
+void checkCache(const Draft& draft, const ProxyConfig& config) {
+  const auto& cache = config.cache;
+  if (cache.low_watermark >= cache.high_watermark) {
+    const auto at = draft.low_watermark_from.value_or(
+        draft.high_watermark_from.value_or(Origin{"cache.low_watermark", "", -1}));
+    fail(at, "the low watermark (" + std::to_string(static_cast<int>(cache.low_watermark)) +
+                 "%) is not below the high one (" +
+                 std::to_string(static_cast<int>(cache.high_watermark)) +
+                 "%); expected low_watermark < high_watermark");
+  }
+  for (size_t i = 0; i < config.warm.images.size(); ++i) {
+    const auto& image = config.warm.images[i].image;
+    if (config.findUpstream(image.registry) != nullptr) {
+      continue;
+    }
+    std::string names;
+    for (const auto& upstream : config.upstreams) {
+      names += (names.empty() ? "" : ", ") + upstream.name;
+    }
+    fail(draft.warm_from[i], quote(image.str()) + " is from " + image.registry +
+                                 ", which is not a configured upstream; expected an image of " +
+                                 names);
+  }
+}
+
 void applyEnvironment(const std::map<std::string, std::string>& env, Draft& draft) {
   auto& config = draft.config;
   auto& upstream = draft.upstreams[draft.default_index];
@@ -960,6 +1205,7 @@ void applyEnvironment(const std::map<std::string, std::string>& env, Draft& draf
   if (const auto interval = envValue(env, kEnvHeartbeatInterval)) {
     config.heartbeat.interval = parseDurationAt(envOrigin(kEnvHeartbeatInterval), *interval, false);
   }
+  applyCacheEnvironment(env, draft);
 }
 
 // TLS needs its three parts together; a half-configured listener would fail at the first client.
@@ -1076,6 +1322,7 @@ ProxyConfig loadConfig(const std::optional<std::string>& yaml_path,
     config.upstreams.push_back(std::move(entry.config));
   }
   config.default_upstream = config.upstreams[draft.default_index].name;
+  checkCache(draft, config);
   return config;
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "common/warm_list.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -69,6 +71,29 @@ struct HeartbeatConfig {
   std::chrono::milliseconds interval = std::chrono::minutes(5);
 };
 
+/// How big the cache may grow, and how long unused content stays.
+struct CacheConfig {
+  /// The most the cached content may take, in bytes; 0: no limit of its own (only min_free).
+  std::uint64_t max_size = 0;
+  /// Or a share of the cache filesystem's size, in percent; 0: not used. One of the two at most.
+  double max_size_percent = 0;
+  /// Eviction starts when the content passes this share of the limit (percent)...
+  double high_watermark = 95;
+  /// ...and removes the least recently served images until it is down to this share.
+  double low_watermark = 85;
+  /// Content not served for this long is removed; zero: kept until space is needed.
+  std::chrono::milliseconds expire_after{0};
+  /// How often the cleanup looks at the cache (it also runs when a download passes the limit).
+  std::chrono::milliseconds cleanup_interval = std::chrono::minutes(5);
+};
+
+/// Images kept in the cache whatever happens: never evicted, refreshed on a schedule.
+struct WarmConfig {
+  std::vector<common::WarmImage> images;
+  /// How often each warm image's tag is checked with the upstream, and fetched when it moved.
+  std::chrono::milliseconds refresh_interval = std::chrono::hours(1);
+};
+
 /// Everything the proxy reads at start.
 struct ProxyConfig {
   /// Listen addresses "host:port", "[v6]:port" or ":port" (every IPv4 and IPv6 address).
@@ -79,8 +104,11 @@ struct ProxyConfig {
   std::chrono::milliseconds shutdown_timeout = std::chrono::seconds(30);
   /// The cache directory.
   std::string storage_root = "/var/lib/docker-cache-proxy";
-  /// Free space to leave on the cache's filesystem; below it nothing new is cached.
+  /// Free space to leave on the cache's filesystem: below it, the least recently served images
+  /// are evicted, and when nothing more can go, nothing new is cached.
   std::uint64_t storage_min_free = 1ull << 30;
+  CacheConfig cache;
+  WarmConfig warm;
   TlsConfig tls;
   AuthConfig auth;
   HeartbeatConfig heartbeat;
