@@ -12,7 +12,7 @@
 #include "monitoring.hpp"
 #include "registry_api.hpp"
 #include "server.hpp"
-#include "upstream.hpp"
+#include "upstream_set.hpp"
 
 namespace proxy {
 
@@ -20,19 +20,9 @@ struct ProxyApp::Parts {
   explicit Parts(ProxyConfig c)
       : config(std::move(c)), store(config.storage_root, config.storage_min_free),
         metadata(store, clock), fetcher(store, metadata), manifests(metadata, clock),
-        blobs(store, metadata, fetcher), access(config.auth) {
-    std::map<std::string, Upstream*> by_name;
-    for (const auto& upstream_config : config.upstreams) {
-      upstreams.push_back(std::make_unique<Upstream>(upstream_config, http, clock));
-      by_name.emplace(upstream_config.name, upstreams.back().get());
-      if (upstream_config.insecure_skip_verify) {
-        common::logger("upstream")
-            ->warn("tls verification disabled: upstream={}", upstream_config.name);
-      }
-    }
-    api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs, &access,
-                                        &metrics);
-    monitoring = std::make_unique<Monitoring>(config, store, metrics, access, by_name);
+        blobs(store, metadata, fetcher), access(config.auth), upstreams(config, http, clock) {
+    api = std::make_unique<RegistryApi>(upstreams, metadata, manifests, blobs, &access, &metrics);
+    monitoring = std::make_unique<Monitoring>(config, store, metrics, access, upstreams);
     server = std::make_unique<Server>(
         config, *api, [this](const ApiRequest& request) { return monitoring->handle(request); },
         &access, &metrics);
@@ -49,7 +39,7 @@ struct ProxyApp::Parts {
   BlobService blobs;
   AccessControl access;
   Metrics metrics;
-  std::vector<std::unique_ptr<Upstream>> upstreams;
+  Upstreams upstreams;
   std::unique_ptr<RegistryApi> api;
   std::unique_ptr<Monitoring> monitoring;
   std::unique_ptr<Server> server;

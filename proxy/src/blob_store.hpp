@@ -27,6 +27,12 @@ struct BlobStat {
   common::Clock::TimePoint last_used;
 };
 
+/// The capacity of where a store keeps its bytes, and how much of it is free.
+struct StorageSpace {
+  std::uint64_t capacity = 0;
+  std::uint64_t available = 0;
+};
+
 /// Readable content: committed, or the part of an upload written so far.
 class BlobReadHandle {
 public:
@@ -61,6 +67,8 @@ public:
   /// Makes the upload visible under `expected` if its digest matches; the upload is consumed
   /// either way (a mismatch deletes it).
   virtual common::Result<bool, StoreError> commit(BlobWriter& writer, const Digest& expected) = 0;
+  /// Removes stored content. A handle opened before keeps reading it to the end (its space is
+  /// freed when the last reader is done), so a download in progress is never cut short.
   virtual void remove(const Digest& digest) = 0;
   /// Records a use, for eviction by last use.
   virtual void touch(const Digest& digest, common::Clock::TimePoint when) = 0;
@@ -70,13 +78,18 @@ public:
   virtual std::optional<std::string> getMeta(const std::string& key) = 0;
   /// Atomic replace; false when the store refused (its error is logged).
   virtual bool putMeta(const std::string& key, std::string_view value) = 0;
+  /// Removes one metadata object, and the prefixes it leaves empty.
   virtual void removeMeta(const std::string& key) = 0;
+  /// Removes every metadata object under `prefix` ("repositories/docker.io/library/alpine").
+  virtual void removeMetaTree(const std::string& prefix) = 0;
   virtual bool hasMeta(const std::string& key) = 0;
   /// The names directly below `prefix` ("a/b/" -> "c", "d.json").
   virtual std::vector<std::string> listMeta(const std::string& prefix) = 0;
 
   /// Whether `bytes` more can be stored while keeping the configured free-space reserve.
   virtual bool hasRoomFor(std::uint64_t bytes) = 0;
+  /// Capacity and free space; nothing when the store cannot tell.
+  virtual std::optional<StorageSpace> space() = 0;
   /// Whether the store accepts writes (a probe, for readiness).
   virtual bool writable() = 0;
 };

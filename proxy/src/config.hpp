@@ -38,6 +38,8 @@ struct UpstreamConfig {
   /// configured (auth.htpasswd): without pull users every client is anonymous, as with the
   /// reference registry, and Docker daemons cannot send credentials to a mirror anyway.
   bool anonymous_pull = true;
+
+  bool operator==(const UpstreamConfig&) const = default;
 };
 
 /// The HTTPS listener; off while `addr` is empty.

@@ -88,8 +88,9 @@ BlobFetcher::join(Upstream& upstream, const RepositoryName& repository, const Di
   auto download = std::make_shared<BlobDownload>(
       digest, std::shared_ptr<BlobWriter>(std::move(writer.value())));
   running_.emplace(digest.str(), download);
-  std::thread([this, download, &upstream, repository] {
-    run(download, upstream, repository);
+  // The download keeps its upstream's client alive, should a reload replace it meanwhile.
+  std::thread([this, download, client = upstream.shared_from_this(), repository] {
+    run(download, *client, repository);
   }).detach();
   return download;
 }

@@ -339,21 +339,51 @@ bool FsBlobStore::putMeta(const std::string& key, std::string_view value) {
     return false;
   }
   const auto path = metaPath(key);
-  std::error_code ec;
-  fs::create_directories(path.parent_path(), ec);
-  try {
-    common::writeFileAtomically(path, value);
-    return true;
-  } catch (const common::Error& e) {
-    common::logger("storage")->warn("metadata write failed: key={} err={}", key, e.what());
-    return false;
+  // Twice: a cleanup may prune the directory between its creation and the write.
+  for (int attempt = 0;; ++attempt) {
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    try {
+      common::writeFileAtomically(path, value);
+      return true;
+    } catch (const common::Error& e) {
+      if (attempt == 0 && fs::exists(root_ / "meta", ec) && !fs::exists(path.parent_path(), ec)) {
+        continue;
+      }
+      common::logger("storage")->warn("metadata write failed: key={} err={}", key, e.what());
+      return false;
+    }
   }
 }
 
 void FsBlobStore::removeMeta(const std::string& key) {
-  if (isSafeKey(key)) {
-    ::unlink(metaPath(key).c_str());
+  if (isSafeKey(key) && ::unlink(metaPath(key).c_str()) == 0) {
+    pruneEmptyParents(metaPath(key));
   }
+}
+
+void FsBlobStore::pruneEmptyParents(const fs::path& path) {
+  // rmdir refuses a directory that is not empty, so this stops at the first one still in use;
+  // a repository whose last tag and link went disappears from the catalog.
+  const auto meta = (root_ / "meta").string();
+  for (auto dir = path.parent_path(); dir.string().size() > meta.size(); dir = dir.parent_path()) {
+    if (::rmdir(dir.c_str()) != 0) {
+      break;
+    }
+  }
+}
+
+void FsBlobStore::removeMetaTree(const std::string& prefix) {
+  if (!isSafeKey(prefix)) {
+    return;
+  }
+  std::error_code ec;
+  fs::remove_all(metaPath(prefix), ec);
+  if (ec) {
+    common::logger("storage")->warn("metadata removal failed: prefix={} err={}", prefix,
+                                    ec.message());
+  }
+  pruneEmptyParents(metaPath(prefix));
 }
 
 bool FsBlobStore::hasMeta(const std::string& key) {
@@ -383,6 +413,15 @@ bool FsBlobStore::hasRoomFor(std::uint64_t bytes) {
   }
   const auto available = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   return available >= bytes + min_free_bytes_;
+}
+
+std::optional<StorageSpace> FsBlobStore::space() {
+  struct statvfs st {};
+  if (::statvfs(root_.c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return StorageSpace{static_cast<std::uint64_t>(st.f_blocks) * st.f_frsize,
+                      static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize};
 }
 
 bool FsBlobStore::writable() {

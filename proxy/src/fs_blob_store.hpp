@@ -14,7 +14,6 @@ namespace proxy {
 ///   <root>/blobs/sha256/ab/abcd...     content, named by digest; mtime = last use
 ///   <root>/meta/...                    metadata objects, one small file each
 ///   <root>/tmp/                        uploads in progress; emptied at start (crash leftovers)
-// TODO: a size limit with eviction by last use; until then the cache grows until the disk is full.
 class FsBlobStore : public BlobStore {
 public:
   static constexpr int kLayoutVersion = 1;
@@ -33,10 +32,12 @@ public:
   std::optional<std::string> getMeta(const std::string& key) override;
   bool putMeta(const std::string& key, std::string_view value) override;
   void removeMeta(const std::string& key) override;
+  void removeMetaTree(const std::string& prefix) override;
   bool hasMeta(const std::string& key) override;
   std::vector<std::string> listMeta(const std::string& prefix) override;
 
   bool hasRoomFor(std::uint64_t bytes) override;
+  std::optional<StorageSpace> space() override;
   bool writable() override;
 
   const std::filesystem::path& root() const { return root_; }
@@ -48,6 +49,7 @@ private:
   std::filesystem::path metaPath(const std::string& key) const;
   void checkLayout();
   void sweepTemporaryFiles();
+  void pruneEmptyParents(const std::filesystem::path& path);
 
   std::filesystem::path root_;
   std::uint64_t min_free_bytes_;

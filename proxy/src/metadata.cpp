@@ -14,7 +14,6 @@ namespace {
 // the store again.
 constexpr std::size_t kManifestMemoryBytes = 4u << 20;
 constexpr std::size_t kMaxLinksInMemory = 100'000;
-constexpr auto kTouchInterval = std::chrono::minutes(1);
 
 std::int64_t toMillis(common::Clock::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
@@ -321,18 +320,109 @@ std::vector<std::string> Metadata::repositories(const std::string& upstream) {
 
 void Metadata::recordUse(const Digest& digest) {
   const auto now = clock_.now();
+  std::lock_guard lock(uses_mutex_);
+  pending_uses_.insert_or_assign(digest.str(), now);
+}
+
+std::size_t Metadata::flushUses() {
+  std::unordered_map<std::string, common::Clock::TimePoint> uses;
   {
-    std::lock_guard lock(mutex_);
-    auto& last = last_touch_[digest.str()];
-    if (now - last < kTouchInterval) {
-      return;
-    }
-    last = now;
-    if (last_touch_.size() > kMaxLinksInMemory) {
-      last_touch_.clear();
+    std::lock_guard lock(uses_mutex_);
+    uses.swap(pending_uses_);
+  }
+  for (const auto& [text, when] : uses) {
+    if (const auto digest = Digest::parse(text)) {
+      store_.touch(*digest, when);
     }
   }
-  store_.touch(digest, now);
+  return uses.size();
+}
+
+std::vector<std::string> Metadata::upstreams() {
+  auto names = store_.listMeta("repositories");
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::map<std::string, TagRecord> Metadata::tagRecords(const std::string& upstream,
+                                                      const RepositoryName& repository) {
+  std::map<std::string, TagRecord> records;
+  for (const auto& name : tags(upstream, repository)) {
+    const auto parsed = Tag::parse(name);
+    if (!parsed) {
+      continue;
+    }
+    if (auto record = tag(upstream, repository, *parsed)) {
+      records.emplace(name, std::move(*record));
+    }
+  }
+  return records;
+}
+
+std::vector<Digest> Metadata::links(const std::string& upstream, const RepositoryName& repository) {
+  std::vector<Digest> digests;
+  const auto prefix = repositoryKey(upstream, repository) + "/_links";
+  for (const auto& algorithm : store_.listMeta(prefix)) {
+    for (const auto& encoded : store_.listMeta(prefix + "/" + algorithm)) {
+      if (auto digest = Digest::parse(algorithm + ":" + encoded)) {
+        digests.push_back(std::move(*digest));
+      }
+    }
+  }
+  return digests;
+}
+
+void Metadata::unlink(const std::string& upstream, const RepositoryName& repository,
+                      const Digest& digest) {
+  const auto key = linkKey(repositoryKey(upstream, repository), digest);
+  {
+    std::lock_guard lock(mutex_);
+    links_.erase(key);
+  }
+  store_.removeMeta(key);
+}
+
+bool Metadata::invalidateTag(const std::string& upstream, const RepositoryName& repository,
+                             const Tag& name) {
+  auto record = tag(upstream, repository, name);
+  if (!record) {
+    return false;
+  }
+  record->validated_at = common::Clock::TimePoint{};
+  putTag(upstream, repository, name, *record);
+  return true;
+}
+
+void Metadata::removeRepository(const std::string& upstream, const RepositoryName& repository) {
+  // Only this repository's own entries: "library/alpine/_tags/...", not "library/alpine/x/...".
+  const auto tags = repositoryKey(upstream, repository) + "/_tags";
+  const auto links = repositoryKey(upstream, repository) + "/_links";
+  const auto under = [](const std::string& key, const std::string& prefix) {
+    return key.rfind(prefix + "/", 0) == 0;
+  };
+  {
+    std::lock_guard lock(mutex_);
+    std::erase_if(tags_, [&](const auto& entry) { return under(entry.first, tags); });
+    std::erase_if(links_, [&](const auto& key) { return under(key, links); });
+  }
+  store_.removeMetaTree(tags);
+  store_.removeMetaTree(links);
+}
+
+void Metadata::removeContent(const Digest& digest) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = manifests_.find(digest.str()); it != manifests_.end()) {
+      manifest_bytes_ -= it->second->body.size();
+      manifests_.erase(it);
+    }
+  }
+  {
+    std::lock_guard lock(uses_mutex_);
+    pending_uses_.erase(digest.str());
+  }
+  store_.removeMeta(manifestKey(digest));
+  store_.remove(digest);
 }
 
 } // namespace proxy

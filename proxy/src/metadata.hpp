@@ -5,6 +5,7 @@
 #include "reference.hpp"
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -69,8 +70,28 @@ public:
   /// The repositories with cached content for `upstream`, sorted.
   std::vector<std::string> repositories(const std::string& upstream);
 
-  /// Notes that `digest` was served now; written to the store at most once a minute per digest.
+  /// Notes that `digest` was served now. Kept in memory until flushUses() writes it.
   void recordUse(const Digest& digest);
+  /// Writes the uses recorded since the last flush to the store, so that the last-use order
+  /// survives a restart. Returns how many were written.
+  std::size_t flushUses();
+
+  /// The upstreams with cached repositories, sorted.
+  std::vector<std::string> upstreams();
+  /// A repository's tags and what each points at.
+  std::map<std::string, TagRecord> tagRecords(const std::string& upstream,
+                                              const RepositoryName& repository);
+  /// The digests a repository may read.
+  std::vector<Digest> links(const std::string& upstream, const RepositoryName& repository);
+  /// Takes back a repository's right to read `digest`.
+  void unlink(const std::string& upstream, const RepositoryName& repository, const Digest& digest);
+  /// Makes the next pull of `tag` ask the upstream; false when the tag is not cached.
+  bool invalidateTag(const std::string& upstream, const RepositoryName& repository, const Tag& tag);
+  /// Forgets a repository: its tags and links (not the content, which others may share).
+  void removeRepository(const std::string& upstream, const RepositoryName& repository);
+  /// Removes content: its bytes, its manifest record and what memory holds of it. Readers that
+  /// opened it before finish reading.
+  void removeContent(const Digest& digest);
 
 private:
   std::string repositoryKey(const std::string& upstream, const RepositoryName& repository) const;
@@ -84,7 +105,8 @@ private:
   std::unordered_set<std::string> links_;
   std::unordered_map<std::string, std::shared_ptr<const CachedManifest>> manifests_;
   std::size_t manifest_bytes_ = 0;
-  std::unordered_map<std::string, common::Clock::TimePoint> last_touch_;
+  std::mutex uses_mutex_;
+  std::unordered_map<std::string, common::Clock::TimePoint> pending_uses_;
 };
 
 /// The digests a manifest names (config, layers, index children, subject); empty for bytes

@@ -39,9 +39,8 @@ bool isAcmeToken(const std::string& token) {
 } // namespace
 
 Monitoring::Monitoring(const ProxyConfig& config, BlobStore& store, Metrics& metrics,
-                       AccessControl& access, std::map<std::string, Upstream*> upstreams)
-    : config_(config), store_(store), metrics_(metrics), access_(access),
-      upstreams_(std::move(upstreams)) {}
+                       AccessControl& access, Upstreams& upstreams)
+    : config_(config), store_(store), metrics_(metrics), access_(access), upstreams_(upstreams) {}
 
 SelfCheck Monitoring::selfCheck() {
   if (!store_.writable()) {
@@ -111,8 +110,9 @@ ApiResponse Monitoring::status() {
   const auto health = metrics_.upstreams();
   bool all_reachable = true;
 
+  const auto current = upstreams_.current();
   Poco::JSON::Array upstreams;
-  for (const auto& upstream_config : config_.upstreams) {
+  for (const auto& upstream_config : current->config.upstreams) {
     Poco::JSON::Object entry;
     entry.set("name", upstream_config.name);
     const auto it = health.find(upstream_config.name);
@@ -122,8 +122,8 @@ ApiResponse Monitoring::status() {
     entry.set("last_error", it == health.end() || it->second.last_error.empty()
                                 ? Poco::Dynamic::Var()
                                 : Poco::Dynamic::Var(it->second.last_error));
-    const auto found = upstreams_.find(upstream_config.name);
-    const auto limit = found == upstreams_.end() ? RateLimitStatus{} : found->second->rateLimit();
+    const auto client = current->client(upstream_config.name);
+    const auto limit = client ? client->rateLimit() : RateLimitStatus{};
     entry.set("ratelimit_remaining",
               limit.remaining ? Poco::Dynamic::Var(*limit.remaining) : Poco::Dynamic::Var());
     upstreams.add(entry);
@@ -176,7 +176,7 @@ ApiResponse Monitoring::metrics(const ApiRequest& request) {
       << "# HELP dcp_upstream_ratelimit_remaining Pulls left in the upstream's window "
          "(Docker Hub).\n"
          "# TYPE dcp_upstream_ratelimit_remaining gauge\n";
-  for (const auto& [name, upstream] : upstreams_) {
+  for (const auto& [name, upstream] : upstreams_.current()->clients) {
     if (const auto remaining = upstream->rateLimit().remaining) {
       out << "dcp_upstream_ratelimit_remaining{upstream=\"" << name << "\"} " << *remaining << "\n";
     }

@@ -4,7 +4,7 @@
 #include "blob_store.hpp"
 #include "metrics.hpp"
 #include "registry_api.hpp"
-#include "upstream.hpp"
+#include "upstream_set.hpp"
 
 #include <chrono>
 #include <map>
@@ -33,7 +33,7 @@ struct CacheTotals {
 class Monitoring {
 public:
   Monitoring(const ProxyConfig& config, BlobStore& store, Metrics& metrics, AccessControl& access,
-             std::map<std::string, Upstream*> upstreams);
+             Upstreams& upstreams);
 
   /// The answer for `request`, or nothing when the path is not one of these.
   std::optional<ApiResponse> handle(const ApiRequest& request);
@@ -51,7 +51,7 @@ private:
   BlobStore& store_;
   Metrics& metrics_;
   AccessControl& access_;
-  std::map<std::string, Upstream*> upstreams_;
+  Upstreams& upstreams_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mutex_;
   std::optional<CacheTotals> totals_;

@@ -108,11 +108,10 @@ std::optional<std::vector<std::string>> tagsOf(const std::string& body) {
   }
 }
 
-RegistryApi::RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
-                         Metadata& metadata, ManifestService& manifests, BlobService& blobs,
-                         AccessControl* access, Metrics* metrics)
-    : config_(config), upstreams_(std::move(upstreams)), metadata_(metadata), manifests_(manifests),
-      blobs_(blobs), access_(access), metrics_(metrics) {}
+RegistryApi::RegistryApi(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests,
+                         BlobService& blobs, AccessControl* access, Metrics* metrics)
+    : upstreams_(upstreams), metadata_(metadata), manifests_(manifests), blobs_(blobs),
+      access_(access), metrics_(metrics) {}
 
 ApiResponse RegistryApi::error(int status, const std::string& code, const std::string& message) {
   Poco::JSON::Object entry;
@@ -134,16 +133,18 @@ ApiResponse RegistryApi::error(int status, const std::string& code, const std::s
 }
 
 ApiResponse RegistryApi::handle(const ApiRequest& request) {
-  auto routed = routeRequest(config_, request.method, request.target);
+  // Held to the end of the request: a reload meanwhile does not change its upstream.
+  const auto upstreams = upstreams_.current();
+  auto routed = routeRequest(upstreams->config, request.method, request.target);
   if (auto* failure = std::get_if<RouteError>(&routed)) {
     return error(failure->status, failure->code, failure->message);
   }
   const auto& route = std::get<Route>(routed);
-  auto upstream_it = upstreams_.find(route.upstream->name);
-  if (upstream_it == upstreams_.end()) {
+  const auto client = upstreams->client(route.upstream->name);
+  if (!client) {
     return error(500, "UNKNOWN", "upstream " + route.upstream->name + " has no client");
   }
-  auto& upstream = *upstream_it->second;
+  auto& upstream = *client;
 
   if (access_) {
     const auto verdict =
@@ -287,11 +288,11 @@ ApiResponse RegistryApi::blob(const Route& route, Upstream& upstream, const ApiR
   response.setHeader("ETag", "\"" + route.digest->str() + "\"");
 
   if (answer.pass_through) {
-    auto* upstream_ptr = &upstream;
     const auto repository = *route.repository;
     const auto digest = *route.digest;
-    response.stream = [upstream_ptr, repository, digest](const BodyWriter& write) {
-      auto result = upstream_ptr->getBlob(
+    response.stream = [client = upstream.shared_from_this(), repository,
+                       digest](const BodyWriter& write) {
+      auto result = client->getBlob(
           repository, digest, [](std::optional<std::uint64_t>) { return true; },
           [&write](std::string_view data) { return write(data); });
       return result.ok();

@@ -6,6 +6,7 @@
 #include "manifests.hpp"
 #include "metrics.hpp"
 #include "router.hpp"
+#include "upstream_set.hpp"
 
 #include <functional>
 #include <map>
@@ -66,9 +67,8 @@ struct ApiResponse {
 class RegistryApi {
 public:
   /// `access` and `metrics` may be null (no access control, no counting).
-  RegistryApi(const ProxyConfig& config, std::map<std::string, Upstream*> upstreams,
-              Metadata& metadata, ManifestService& manifests, BlobService& blobs,
-              AccessControl* access = nullptr, Metrics* metrics = nullptr);
+  RegistryApi(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests,
+              BlobService& blobs, AccessControl* access = nullptr, Metrics* metrics = nullptr);
 
   ApiResponse handle(const ApiRequest& request);
 
@@ -87,8 +87,7 @@ private:
                               const std::string& what);
   ApiResponse dispatch(const Route& route, Upstream& upstream, const ApiRequest& request);
 
-  const ProxyConfig& config_;
-  std::map<std::string, Upstream*> upstreams_;
+  Upstreams& upstreams_;
   Metadata& metadata_;
   ManifestService& manifests_;
   BlobService& blobs_;

@@ -74,7 +74,7 @@ struct RateLimitStatus {
 /// One registry upstream. The only place that speaks HTTP to registries: authentication
 /// (Bearer tokens cached per scope until expiry, Basic), redirects (followed here, with no
 /// Authorization header on another host), timeouts and the error mapping. Thread-safe.
-class Upstream {
+class Upstream : public std::enable_shared_from_this<Upstream> {
 public:
   Upstream(UpstreamConfig config, common::HttpClient& http, const common::Clock& clock);
 

@@ -601,7 +601,9 @@ TEST_CASE("loadConfig: listen addresses", "[proxy][config]") {
 TEST_CASE("loadConfig: unknown and repeated keys are refused", "[proxy][config]") {
   SECTION("at the top, with the allowed keys listed") {
     const auto message = configError("upstream:\n  - name: docker.io\n");
-    checkNames(message, {"upstream: unknown key; expected one of log, http, storage, upstreams"});
+    checkNames(
+        message,
+        {"upstream: unknown key; expected one of log, http, storage, cache, warm, upstreams"});
   }
 
   SECTION("in http") {

@@ -40,10 +40,8 @@ struct Harness {
     config.upstreams.back().request_timeout = 5s;
     config.upstreams.back().stall_timeout = 5s;
     config.default_upstream = "docker.io";
-    upstream = std::make_unique<proxy::Upstream>(config.upstreams.back(), http, clock);
-    api = std::make_unique<proxy::RegistryApi>(
-        config, std::map<std::string, proxy::Upstream*>{{"docker.io", upstream.get()}}, metadata,
-        manifests, blobs);
+    upstreams = std::make_unique<proxy::Upstreams>(config, http, clock);
+    api = std::make_unique<proxy::RegistryApi>(*upstreams, metadata, manifests, blobs);
   }
 
   proxy::ApiResponse get(const std::string& target, std::optional<std::string> range = {},
@@ -61,7 +59,7 @@ struct Harness {
   proxy::BlobFetcher fetcher;
   proxy::ManifestService manifests;
   proxy::BlobService blobs;
-  std::unique_ptr<proxy::Upstream> upstream;
+  std::unique_ptr<proxy::Upstreams> upstreams;
   std::unique_ptr<proxy::RegistryApi> api;
 };
 
