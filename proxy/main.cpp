@@ -11,12 +11,14 @@
 
 namespace {
 
-// Blocks the signals main waits for, before any thread starts, so every thread inherits it.
+// Blocks the signals main waits for (SIGTERM and SIGINT stop, SIGHUP reloads the configuration),
+// before any thread starts, so every thread inherits it.
 sigset_t blockShutdownSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
@@ -35,7 +37,8 @@ int run(int argc, char** argv) {
   if (command_line.log_level) {
     env["DCP_LOG_LEVEL"] = *command_line.log_level;
   }
-  auto config = proxy::loadConfig(command_line.config_path, env);
+  const auto config_path = command_line.config_path;
+  auto config = proxy::loadConfig(config_path, env);
   common::setupLogging(config.log_level);
   if (command_line.healthcheck) {
     const auto outcome = proxy::probeHealth(config);
@@ -49,11 +52,15 @@ int run(int argc, char** argv) {
   }
 
   const auto signals = blockShutdownSignals();
-  proxy::ProxyApp app(std::move(config));
+  proxy::ProxyApp app(std::move(config),
+                      [config_path, env] { return proxy::loadConfig(config_path, env); });
   app.start();
 
   int signal = 0;
-  sigwait(&signals, &signal);
+  while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) {
+    common::logger("proxy")->info("reloading configuration: signal=SIGHUP");
+    app.reload();
+  }
   common::logger("proxy")->info("stopping: signal={}", signal);
   app.stop();
   common::logger("proxy")->info("stopped");

@@ -149,6 +149,7 @@ void BlobFetcher::run(std::shared_ptr<BlobDownload> download, Upstream& upstream
     if (committed.ok() && committed.value()) {
       state = BlobDownload::State::Committed;
       metadata_.link(upstream.config().name, repository, digest);
+      metadata_.noteStored(result.value());
       log->debug("blob cached: digest={} bytes={}", digest.str(), result.value());
     } else if (committed.ok()) {
       error = UpstreamError{UpstreamError::Kind::BadResponse, 0,

@@ -200,6 +200,9 @@ bool Metadata::putManifest(const std::string& upstream, const RepositoryName& re
     if (writer.ok() && (*writer)->append(manifest.body).ok()) {
       auto committed = store_.commit(**writer, manifest.digest);
       stored = committed.ok() && committed.value();
+      if (stored) {
+        noteStored(manifest.body.size());
+      }
     }
   }
   if (!stored) {
@@ -316,6 +319,22 @@ std::vector<std::string> Metadata::repositories(const std::string& upstream) {
   collectRepositories("repositories/" + upstream, "", out, 0);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+void Metadata::onStored(std::function<void(std::uint64_t)> listener) {
+  std::lock_guard lock(mutex_);
+  stored_listener_ = std::move(listener);
+}
+
+void Metadata::noteStored(std::uint64_t bytes) {
+  std::function<void(std::uint64_t)> listener;
+  {
+    std::lock_guard lock(mutex_);
+    listener = stored_listener_;
+  }
+  if (listener) {
+    listener(bytes);
+  }
 }
 
 void Metadata::recordUse(const Digest& digest) {

@@ -5,6 +5,7 @@
 #include "reference.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -70,6 +71,12 @@ public:
   /// The repositories with cached content for `upstream`, sorted.
   std::vector<std::string> repositories(const std::string& upstream);
 
+  /// Called with the size of each piece of content stored from now on (the cleanup watches the
+  /// limit with it).
+  void onStored(std::function<void(std::uint64_t)> listener);
+  /// Tells the listener that `bytes` of new content were stored.
+  void noteStored(std::uint64_t bytes);
+
   /// Notes that `digest` was served now. Kept in memory until flushUses() writes it.
   void recordUse(const Digest& digest);
   /// Writes the uses recorded since the last flush to the store, so that the last-use order
@@ -105,6 +112,7 @@ private:
   std::unordered_set<std::string> links_;
   std::unordered_map<std::string, std::shared_ptr<const CachedManifest>> manifests_;
   std::size_t manifest_bytes_ = 0;
+  std::function<void(std::uint64_t)> stored_listener_;
   std::mutex uses_mutex_;
   std::unordered_map<std::string, common::Clock::TimePoint> pending_uses_;
 };

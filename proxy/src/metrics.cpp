@@ -36,6 +36,11 @@ std::map<std::string, UpstreamHealth> Metrics::upstreams() const {
   return upstreams_;
 }
 
+std::map<std::string, std::uint64_t> Metrics::bytesBySource() const {
+  std::lock_guard lock(mutex_);
+  return bytes_by_source_;
+}
+
 std::string Metrics::prometheusCounters() const {
   std::lock_guard lock(mutex_);
   std::ostringstream out;

@@ -30,6 +30,8 @@ public:
   std::uint64_t hits() const { return hits_; }
   std::uint64_t misses() const { return misses_; }
   std::map<std::string, UpstreamHealth> upstreams() const;
+  /// Body bytes sent, by where they came from ("cache", "upstream").
+  std::map<std::string, std::uint64_t> bytesBySource() const;
 
   /// The counters in Prometheus text format, without the gauges the caller adds.
   std::string prometheusCounters() const;

@@ -28,6 +28,9 @@ struct ApiRequest {
   /// The client's address (after the trusted-proxy rule) and its Authorization header.
   std::string client_address = "127.0.0.1";
   std::optional<std::string> authorization;
+  /// The Origin and Host headers, for refusing cross-site changes to the admin API.
+  std::optional<std::string> origin;
+  std::optional<std::string> host;
 };
 
 /// Stored or in-flight bytes to send: `length` bytes from `offset`, or to the end when the size

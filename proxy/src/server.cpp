@@ -115,6 +115,12 @@ public:
       if (request.has("Authorization")) {
         api_request.authorization = request.get("Authorization");
       }
+      if (request.has("Origin")) {
+        api_request.origin = request.get("Origin");
+      }
+      if (request.has("Host")) {
+        api_request.host = request.get("Host");
+      }
       const auto peer = peerAddress(request);
       std::optional<std::string> forwarded_for;
       if (request.has("X-Forwarded-For")) {
