@@ -1,5 +1,6 @@
 #include "admin_api.hpp"
 
+#include "common/duration.hpp"
 #include "common/logging.hpp"
 #include "router.hpp"
 
@@ -367,7 +368,17 @@ ApiResponse AdminApi::cleanup(const ApiRequest& request) {
       parseQuery(start == std::string::npos ? std::string_view()
                                             : std::string_view(request.target).substr(start + 1));
   const bool dry_run = flag(query, "dry_run");
-  return jsonAnswer(200, planJson(cleaner_.runNow(dry_run), dry_run));
+  std::optional<std::uint64_t> limit;
+  if (const auto it = query.find("max_size"); it != query.end()) {
+    limit = common::parseByteSize(it->second);
+    if (!limit || !dry_run) {
+      return problem(400, !limit ? "max_size=\"" + it->second +
+                                       "\" is not a size; expected e.g. 50GiB or 1073741824"
+                                 : "max_size tries a limit in a dry run only; expected "
+                                   "dry_run=true (set cache.max_size and reload to change it)");
+    }
+  }
+  return jsonAnswer(200, planJson(cleaner_.runNow(dry_run, limit), dry_run));
 }
 
 ApiResponse AdminApi::upstreams() {

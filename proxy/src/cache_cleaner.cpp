@@ -162,11 +162,14 @@ CacheInventory CacheCleaner::inventory() {
   return readInventory(store_, metadata_);
 }
 
-CleanupPlan CacheCleaner::runNow(bool dry_run) {
+CleanupPlan CacheCleaner::runNow(bool dry_run, std::optional<std::uint64_t> limit) {
   std::lock_guard run(run_mutex_);
   const auto added = stored_since_.exchange(0);
   const auto inventory = readInventory(store_, metadata_);
   auto policy = policyFor(inventory);
+  if (dry_run && limit) {
+    policy.limit = *limit;
+  }
   policy.pinned = pinnedIn(inventory);
   const auto plan = planCleanup(inventory, policy, clock_.now());
 

@@ -63,8 +63,8 @@ public:
   void stop();
 
   /// Runs a cleanup now. A dry run removes nothing and returns exactly what a run on the same
-  /// cache would remove.
-  CleanupPlan runNow(bool dry_run);
+  /// cache would remove; it may try another size limit (`limit`, in bytes) first.
+  CleanupPlan runNow(bool dry_run, std::optional<std::uint64_t> limit = std::nullopt);
   /// Removes a tag, an image or a repository (admin API); a dry run only plans it.
   CleanupPlan remove(const Deletion& deletion, bool dry_run);
 

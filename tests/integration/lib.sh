@@ -436,8 +436,9 @@ dcp_wait_log() {
 # dcp_make_images: generate the image set once per test into $DCP_TMP/images.
 dcp_make_images() {
   [ -f "$DCP_TMP/images/images.json" ] && return 0
+  # shellcheck disable=SC2086 # DCP_IMAGE_ARGS holds several options
   python3 "$DCP_TOOLS_DIR/make_images.py" --out "$DCP_TMP/images" --seed "$DCP_IMAGE_SEED" \
-    --busybox /bin/busybox >/dev/null
+    --busybox /bin/busybox ${DCP_IMAGE_ARGS:-} >/dev/null
 }
 
 # dcp_load_images NAME: push every generated image to upstream NAME and write

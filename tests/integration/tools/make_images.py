@@ -193,6 +193,9 @@ def main():
                         help="bytes of random data in the big image (before tar and gzip)")
     parser.add_argument("--big-layers", type=int, default=1,
                         help="split the big image's data into this many layers")
+    parser.add_argument("--lru-set", action="store_true",
+                        help="also make library/lru-{pin,a,b,c}:v1, of 1 MiB each, b and c "
+                             "sharing a 512 KiB layer (the eviction tests)")
     args = parser.parse_args()
 
     gen = Generator(args.out, args.seed)
@@ -249,6 +252,19 @@ def main():
     desc, record, _ = gen.image(layers, "amd64", ["/bin/true"], OCI_MANIFEST, OCI_CONFIG)
     oci_refs.append(("big", desc))
     images.append(entry("library/big:v1", f"oci:{oci_dir}:big", desc, [record]))
+
+    # (f) small images for eviction: one own layer each; b and c also share a layer.
+    if args.lru_set:
+        shared = gen.random_layer("lru-shared", 512 * 1024, OCI_LAYER)
+        for name in ("pin", "a", "b", "c"):
+            layers = [gen.random_layer(f"lru-{name}", 1 * MiB, OCI_LAYER)]
+            if name in ("b", "c"):
+                layers.append(shared)
+            desc, record, _ = gen.image(layers, "amd64", ["/bin/true"], OCI_MANIFEST,
+                                        OCI_CONFIG)
+            oci_refs.append((f"lru-{name}", desc))
+            images.append(entry(f"library/lru-{name}:v1", f"oci:{oci_dir}:lru-{name}", desc,
+                                [record]))
 
     with open(os.path.join(oci_dir, "oci-layout"), "w", encoding="ascii") as f:
         f.write('{"imageLayoutVersion": "1.0.0"}\n')
