@@ -67,6 +67,7 @@ struct ProxyApp::Parts {
     metadata.onStored([this](std::uint64_t bytes) { cleaner.noteStored(bytes); });
     api = std::make_unique<RegistryApi>(upstreams, metadata, manifests, blobs, &access, &metrics);
     monitoring = std::make_unique<Monitoring>(config, store, metrics, access, upstreams);
+    monitoring->watch(&cleaner, &warmer);
     admin = std::make_unique<AdminApi>(access, cleaner, warmer, metadata, upstreams, metrics,
                                        [this] { return reload(); });
     server = std::make_unique<Server>(

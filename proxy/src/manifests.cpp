@@ -2,6 +2,8 @@
 
 #include "common/logging.hpp"
 
+#include <algorithm>
+
 namespace proxy {
 namespace {
 
@@ -48,7 +50,12 @@ AcceptList::AcceptList(std::string_view header) {
     }
     start = comma + 1;
   }
-  upstream_header_ = types_.empty() ? kAllManifestTypes : std::string(header);
+  // A client that names no manifest type (none, or only "*/*" as curl sends) takes any: ask
+  // the upstream for every type, as some (distribution 2.8) refuse OCI manifests to "*/*".
+  const bool names_a_type = std::any_of(types_.begin(), types_.end(), [](const auto& type) {
+    return type.find('*') == std::string::npos;
+  });
+  upstream_header_ = names_a_type ? std::string(header) : kAllManifestTypes;
 }
 
 bool AcceptList::allows(std::string_view media_type) const {

@@ -42,6 +42,11 @@ Monitoring::Monitoring(const ProxyConfig& config, BlobStore& store, Metrics& met
                        AccessControl& access, Upstreams& upstreams)
     : config_(config), store_(store), metrics_(metrics), access_(access), upstreams_(upstreams) {}
 
+void Monitoring::watch(const CacheCleaner* cleaner, const Warmer* warmer) {
+  cleaner_ = cleaner;
+  warmer_ = warmer;
+}
+
 SelfCheck Monitoring::selfCheck() {
   if (!store_.writable()) {
     return {false, "storage is not writable"};
@@ -134,6 +139,9 @@ ApiResponse Monitoring::status() {
   cache.set("bytes", totals.bytes);
   cache.set("blobs", totals.blobs);
   cache.set("manifests", totals.manifests);
+  if (cleaner_) {
+    cache.set("limit_bytes", cleaner_->status().limit);
+  }
   Poco::JSON::Object requests;
   requests.set("hits", metrics_.hits());
   requests.set("misses", metrics_.misses());
@@ -180,6 +188,49 @@ ApiResponse Monitoring::metrics(const ApiRequest& request) {
     if (const auto remaining = upstream->rateLimit().remaining) {
       out << "dcp_upstream_ratelimit_remaining{upstream=\"" << name << "\"} " << *remaining << "\n";
     }
+  }
+  if (cleaner_) {
+    const auto status = cleaner_->status();
+    out << "# HELP dcp_cache_limit_bytes The cache's size limit (0: none).\n"
+           "# TYPE dcp_cache_limit_bytes gauge\n"
+        << "dcp_cache_limit_bytes " << status.limit << "\n"
+        << "# HELP dcp_cache_evictions_total Images removed from the cache, by reason.\n"
+           "# TYPE dcp_cache_evictions_total counter\n";
+    for (const auto& [reason, count] : status.removed_images) {
+      out << "dcp_cache_evictions_total{reason=\"" << reason << "\"} " << count << "\n";
+    }
+    out << "# HELP dcp_cache_evicted_bytes_total Bytes freed by removals, by reason.\n"
+           "# TYPE dcp_cache_evicted_bytes_total counter\n";
+    for (const auto& [reason, bytes] : status.removed_bytes) {
+      out << "dcp_cache_evicted_bytes_total{reason=\"" << reason << "\"} " << bytes << "\n";
+    }
+  }
+  if (warmer_) {
+    const auto images = warmer_->status();
+    const auto now = std::chrono::system_clock::now();
+    // Stale: never refreshed, or not in the last two intervals (one failed refresh is allowed).
+    const auto stale_after = 2 * warmer_->interval();
+    std::size_t stale = 0;
+    std::ostringstream ages;
+    for (const auto& image : images) {
+      if (!image.refreshed_at || now - *image.refreshed_at > stale_after) {
+        ++stale;
+      }
+      if (image.refreshed_at) {
+        ages << "dcp_warm_image_age_seconds{image=\"" << image.image << "\"} "
+             << std::chrono::duration_cast<std::chrono::seconds>(now - *image.refreshed_at).count()
+             << "\n";
+      }
+    }
+    out << "# HELP dcp_warm_images Images on the warm list.\n"
+           "# TYPE dcp_warm_images gauge\n"
+        << "dcp_warm_images " << images.size() << "\n"
+        << "# HELP dcp_warm_images_stale Warm images not refreshed within two intervals.\n"
+           "# TYPE dcp_warm_images_stale gauge\n"
+        << "dcp_warm_images_stale " << stale << "\n"
+        << "# HELP dcp_warm_image_age_seconds Seconds since a warm image was last refreshed.\n"
+           "# TYPE dcp_warm_image_age_seconds gauge\n"
+        << ages.str();
   }
   return textAnswer(200, text + out.str(), "text/plain; version=0.0.4");
 }

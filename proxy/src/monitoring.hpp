@@ -2,9 +2,11 @@
 
 #include "access.hpp"
 #include "blob_store.hpp"
+#include "cache_cleaner.hpp"
 #include "metrics.hpp"
 #include "registry_api.hpp"
 #include "upstream_set.hpp"
+#include "warmer.hpp"
 
 #include <chrono>
 #include <map>
@@ -35,6 +37,9 @@ public:
   Monitoring(const ProxyConfig& config, BlobStore& store, Metrics& metrics, AccessControl& access,
              Upstreams& upstreams);
 
+  /// Adds the cleanup's and the warm list's figures to /metrics and /status.
+  void watch(const CacheCleaner* cleaner, const Warmer* warmer);
+
   /// The answer for `request`, or nothing when the path is not one of these.
   std::optional<ApiResponse> handle(const ApiRequest& request);
 
@@ -52,6 +57,8 @@ private:
   Metrics& metrics_;
   AccessControl& access_;
   Upstreams& upstreams_;
+  const CacheCleaner* cleaner_ = nullptr;
+  const Warmer* warmer_ = nullptr;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::mutex mutex_;
   std::optional<CacheTotals> totals_;
