@@ -12,7 +12,14 @@ packages=(
   docker-registry skopeo apache2-utils curl jq python3 openssl busybox-static
   docker.io containerd runc podman uidmap slirp4netns fuse-overlayfs
   pebble lego nginx-light wrk mmdebstrap gnupg iproute2 procps
+  # the admin page's browser test (playwright-core from npm drives Debian's chromium)
+  chromium
 )
+# Node.js and npm run the test-only npm tools; the machines come with them (NodeSource). Only
+# where they are missing are Debian's taken, so a newer Node.js is never replaced.
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${packages[@]}"; do
