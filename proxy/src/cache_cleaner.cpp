@@ -8,6 +8,7 @@ namespace proxy {
 namespace {
 
 // How often the background thread writes recorded uses and looks at free space.
+// TODO: write uses through a journal; a crash loses the last-use order of up to this long.
 constexpr auto kTick = std::chrono::seconds(5);
 
 std::string joined(const std::vector<std::string>& names) {
@@ -205,6 +206,8 @@ CleanupPlan CacheCleaner::remove(const Deletion& deletion, bool dry_run) {
   return plan;
 }
 
+// TODO: re-check each image's last use just before removing it; an image pulled again between
+// the inventory and its removal is removed anyway, and its next blobs come from the upstream.
 void CacheCleaner::apply(const CleanupPlan& plan) {
   auto log = common::logger("cleanup");
   // Names first, so no new request finds content that is about to go; then the content.

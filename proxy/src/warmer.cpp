@@ -74,6 +74,8 @@ void Warmer::loop() {
   }
 }
 
+// TODO: refresh several images at once; a long list of large images takes the sum of their
+// download times, and the admin API's refresh waits for all of it.
 std::vector<WarmImageStatus> Warmer::refreshNow() {
   std::lock_guard refreshing(refresh_mutex_);
   std::vector<common::WarmImage> images;
