@@ -28,7 +28,7 @@ constexpr const char* kUsage =
     "usage: admin-setup [--config FILE] [--healthcheck [URL]]\n"
     "\n"
     "Provisions a running docker-cache-proxy bundle, then exits: waits for the proxy, writes\n"
-    "its htpasswd files, warms the cache with SETUP_WARM_IMAGES, checks a pull end to end\n"
+    "its htpasswd files, warms the cache with DCP_WARM_IMAGES, checks a pull end to end\n"
     "(over HTTPS too when TLS is on), writes client configuration to SETUP_CLIENT_CONFIG_DIR,\n"
     "and reports to HOMELAB_HEALTHCHECK_URL. A second run changes nothing.\n"
     "\n"
@@ -157,7 +157,7 @@ Outcome provision(const Config& config) {
     }
   }
   if (config.warm_images.empty()) {
-    log->info("no images to warm: SETUP_WARM_IMAGES is empty");
+    log->info("no images to warm: DCP_WARM_IMAGES is empty");
   }
 
   // 4. End to end, over each way clients come in.

@@ -22,8 +22,8 @@ constexpr const char* kTlsUrl = "SETUP_PROXY_TLS_URL";
 constexpr const char* kCaFile = "SETUP_CA_FILE";
 constexpr const char* kWaitTimeout = "SETUP_WAIT_TIMEOUT";
 constexpr const char* kBcryptCost = "SETUP_BCRYPT_COST";
-constexpr const char* kWarmImages = "SETUP_WARM_IMAGES";
-constexpr const char* kWarmPlatforms = "SETUP_WARM_PLATFORMS";
+constexpr const char* kWarmImages = "DCP_WARM_IMAGES";
+constexpr const char* kWarmPlatforms = "DCP_WARM_PLATFORMS";
 constexpr const char* kClientDir = "SETUP_CLIENT_CONFIG_DIR";
 constexpr const char* kClientHttpPort = "SETUP_CLIENT_HTTP_PORT";
 constexpr const char* kClientHttpsPort = "SETUP_CLIENT_HTTPS_PORT";
@@ -38,8 +38,8 @@ constexpr const char* kDomains = "HOMELAB_APP_EXTERNAL_DOMAIN";
 constexpr const char* kIps = "HOMELAB_APP_EXTERNAL_IP";
 constexpr const char* kHealthcheckUrl = "HOMELAB_HEALTHCHECK_URL";
 
-// The settings a YAML file may hold: the SETUP_ variables, keyed without the prefix in lower
-// case. Credentials and the names shared with the other programs come from the environment.
+// The settings a YAML file may hold: the SETUP_ variables and the warm list (DCP_WARM_*, which
+// the proxy reads too), keyed without the prefix in lower case. Credentials and the names shared with the other programs come from the environment.
 const std::set<std::string> kYamlSettings = {
     kProxyUrl,  kTlsUrl,         kCaFile,          kWaitTimeout, kBcryptCost,    kWarmImages,
     kClientDir, kClientHttpPort, kClientHttpsPort, kLogLevel,    kHealthcheckCa, kWarmPlatforms};
@@ -116,8 +116,9 @@ std::vector<std::string> split(std::string_view text, std::string_view separator
   return items;
 }
 
+// "warm_images" for DCP_WARM_IMAGES, "proxy_url" for SETUP_PROXY_URL.
 std::string yamlKeyFor(const std::string& variable) {
-  std::string key = variable.substr(std::string("SETUP_").size());
+  std::string key = variable.substr(variable.find('_') + 1);
   std::transform(key.begin(), key.end(), key.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return key;
@@ -141,7 +142,7 @@ std::string scalarList(const YAML::Node& node, const std::string& where) {
 }
 
 // warm_images in YAML: a list of "image" strings or {image: ..., platforms: [...]} maps. Kept
-// as the SETUP_WARM_IMAGES text, so both sources go through one parser.
+// as the DCP_WARM_IMAGES text, so both sources go through one parser.
 std::string yamlWarmImages(const YAML::Node& node, const std::string& where) {
   if (node.IsScalar()) {
     return node.as<std::string>();

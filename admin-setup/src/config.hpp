@@ -46,7 +46,7 @@ struct Config {
   /// Work factor of the bcrypt hashes written (SETUP_BCRYPT_COST).
   int bcrypt_cost = 10;
 
-  /// SETUP_WARM_IMAGES (with SETUP_WARM_PLATFORMS), or warm_images in the YAML file.
+  /// DCP_WARM_IMAGES (with DCP_WARM_PLATFORMS), or warm_images in the YAML file.
   std::vector<common::WarmImage> warm_images;
 
   /// Where the client configuration is written (SETUP_CLIENT_CONFIG_DIR).

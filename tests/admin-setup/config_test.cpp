@@ -51,8 +51,8 @@ TEST_CASE("admin config: the environment sets every value", "[admin][config]") {
              {"DCP_ADMIN_HTPASSWD", "/credentials/admin.htpasswd"},
              {"DCP_ADMIN_USER", "root"},
              {"DCP_ADMIN_PASSWORD", "adminpw"},
-             {"SETUP_WARM_IMAGES", "alpine:3.20, ghcr.io/o/app:v1=linux/arm64+linux/amd64"},
-             {"SETUP_WARM_PLATFORMS", "linux/amd64"},
+             {"DCP_WARM_IMAGES", "alpine:3.20, ghcr.io/o/app:v1=linux/arm64+linux/amd64"},
+             {"DCP_WARM_PLATFORMS", "linux/amd64"},
              {"SETUP_CLIENT_CONFIG_DIR", "/out"},
              {"HOMELAB_APP_EXTERNAL_DOMAIN", "*.home.example,cache.lan"},
              {"SETUP_CLIENT_HTTP_PORT", "80"},
@@ -90,7 +90,7 @@ TEST_CASE("admin config: the environment sets every value", "[admin][config]") {
     CHECK_FALSE(load(env).tlsEnabled());
   }
   SECTION("other empty variables count as unset") {
-    CHECK(load({{"SETUP_PROXY_URL", ""}, {"SETUP_WARM_IMAGES", ""}}).proxy_url ==
+    CHECK(load({{"SETUP_PROXY_URL", ""}, {"DCP_WARM_IMAGES", ""}}).proxy_url ==
           "http://127.0.0.1:5000");
   }
   SECTION("an IP address names the host when there is no domain") {
@@ -156,7 +156,7 @@ warm_images:
 
   SECTION("the environment wins") {
     CHECK(load({{"SETUP_PROXY_URL", "http://other:5000"}}, yaml).proxy_url == "http://other:5000");
-    CHECK(load({{"SETUP_WARM_IMAGES", "busybox"}}, yaml).warm_images.size() == 1);
+    CHECK(load({{"DCP_WARM_IMAGES", "busybox"}}, yaml).warm_images.size() == 1);
   }
   SECTION("an unknown key is refused with its name") {
     const auto bad = write(dir.path() / "bad.yaml", "proxy_ulr: http://x:5000\n");
@@ -180,9 +180,9 @@ TEST_CASE("admin config: bad values are refused with what was expected", "[admin
   refused({{"SETUP_WAIT_TIMEOUT", "soon"}}, "a duration");
   refused({{"SETUP_BCRYPT_COST", "3"}}, "from 4 to 31");
   refused({{"SETUP_CLIENT_HTTP_PORT", "70000"}}, "a port number");
-  refused({{"SETUP_WARM_IMAGES", "Alpine:3.20"}}, "bad repository name");
-  refused({{"SETUP_WARM_IMAGES", "alpine=linux"}}, "os/architecture");
-  refused({{"SETUP_WARM_PLATFORMS", "amd64"}}, "SETUP_WARM_PLATFORMS");
+  refused({{"DCP_WARM_IMAGES", "Alpine:3.20"}}, "bad repository name");
+  refused({{"DCP_WARM_IMAGES", "alpine=linux"}}, "os/architecture");
+  refused({{"DCP_WARM_PLATFORMS", "amd64"}}, "DCP_WARM_PLATFORMS");
   refused({{"DCP_AUTH_HTPASSWD", "/c/htpasswd"}}, "DCP_PULL_USERS is empty");
   refused({{"DCP_PULL_USERS", "alice:pw"}}, "DCP_AUTH_HTPASSWD");
   refused({{"DCP_AUTH_HTPASSWD", "relative"}, {"DCP_PULL_USERS", "a:b"}}, "absolute");
