@@ -22,12 +22,17 @@ storage="$DCP_TMP/cache"
 htpasswd -nbB admin "s3cret-admin" >"$DCP_TMP/admin.htpasswd" 2>/dev/null
 cfg=$(dcp_proxy_config proxy "$storage" "docker.io=$up_URL,default=true,tag_ttl=10m")
 cp "$cfg" "$DCP_TMP/proxy.base.yaml"
-write_config() { # MAX_SIZE
-  cat "$DCP_TMP/proxy.base.yaml" - >"$cfg" <<YAML
+extra_upstream=""
+write_config() { # MAX_SIZE; $extra_upstream, when set, is one more upstream's YAML
+  {
+    cat "$DCP_TMP/proxy.base.yaml"
+    printf '%s' "$extra_upstream"
+    cat <<YAML
 auth: {admin_htpasswd: "$DCP_TMP/admin.htpasswd"}
 cache: {max_size: $1, cleanup_interval: 1h}
 warm: {images: [docker.io/library/moving:latest], refresh_interval: 2s}
 YAML
+  } >"$cfg"
 }
 write_config 10GiB
 dcp_start_proxy proxy "$cfg"
@@ -141,6 +146,18 @@ dcp_pass "an invalidated tag is revalidated at its next pull"
 curl -sf "${ADMIN[@]}" "$API/upstreams" >"$DCP_TMP/upstreams.json"
 dcp_assert_eq "$(jq -r '.upstreams[0] | "\(.name) \(.url) \(.default) \(.reachable)"' \
   "$DCP_TMP/upstreams.json")" "docker.io $up_URL true true" "the upstreams in the admin API"
+
+# ------------------------------------------------------------------------------ reload upstreams
+mirror="http://$P/v2/library/lru-a/manifests/v1?ns=mirror.test"
+dcp_assert_eq "$(dcp_http GET "$mirror")" 403 "an ns that names no upstream"
+dcp_assert_oci_error 403 DENIED "an ns that names no upstream"
+extra_upstream=$'  - name: "mirror.test"\n    url: "'"$up_URL"$'"\n'
+write_config 10GiB
+dcp_assert_eq "$(dcp_http POST "$API/reload" "${ADMIN[@]}")" 200 "reload through the API"
+dcp_assert_eq "$(dcp_http GET "$mirror")" 200 "the upstream added by the reload"
+dcp_assert_eq "$(curl -sf "${ADMIN[@]}" "$API/upstreams" | jq -r '[.upstreams[].name] | join(" ")')" \
+  "docker.io mirror.test" "upstreams after the reload"
+dcp_pass "a reload adds an upstream without a restart"
 
 # ------------------------------------------------------------------------------ eviction mid-read
 big=$(layer library/big:v1 0)
