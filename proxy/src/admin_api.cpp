@@ -94,6 +94,13 @@ Poco::JSON::Object planJson(const CleanupPlan& plan, bool dry_run) {
   return object;
 }
 
+QueryParameters queryOf(const ApiRequest& request) {
+  const auto start = request.target.find('?');
+  return start == std::string::npos
+             ? QueryParameters{}
+             : parseQuery(std::string_view(request.target).substr(start + 1));
+}
+
 bool flag(const QueryParameters& query, const std::string& name) {
   const auto it = query.find(name);
   return it != query.end() && (it->second == "true" || it->second == "1" || it->second.empty());
