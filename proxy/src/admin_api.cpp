@@ -94,6 +94,12 @@ Poco::JSON::Object planJson(const CleanupPlan& plan, bool dry_run) {
   return object;
 }
 
+// A query parameter's value; empty when absent.
+std::string valueOf(const QueryParameters& query, const char* key) {
+  const auto it = query.find(key);
+  return it == query.end() ? std::string() : it->second;
+}
+
 QueryParameters queryOf(const ApiRequest& request) {
   const auto start = request.target.find('?');
   return start == std::string::npos
@@ -288,14 +294,8 @@ ApiResponse AdminApi::images() {
 }
 
 ApiResponse AdminApi::remove(const ApiRequest& request, const std::string& what) {
-  const auto query =
-      parseQuery(request.target.find('?') == std::string::npos
-                     ? std::string_view()
-                     : std::string_view(request.target).substr(request.target.find('?') + 1));
-  const auto value = [&](const char* key) {
-    const auto it = query.find(key);
-    return it == query.end() ? std::string() : it->second;
-  };
+  const auto query = queryOf(request);
+  const auto value = [&](const char* key) { return valueOf(query, key); };
   const auto upstream = value("upstream");
   const auto repository = RepositoryName::parse(value("repository"));
   if (upstream.empty() || !repository) {
@@ -347,14 +347,8 @@ ApiResponse AdminApi::remove(const ApiRequest& request, const std::string& what)
 }
 
 ApiResponse AdminApi::invalidate(const ApiRequest& request) {
-  const auto start = request.target.find('?');
-  const auto query =
-      parseQuery(start == std::string::npos ? std::string_view()
-                                            : std::string_view(request.target).substr(start + 1));
-  const auto get = [&](const char* key) {
-    const auto it = query.find(key);
-    return it == query.end() ? std::string() : it->second;
-  };
+  const auto query = queryOf(request);
+  const auto get = [&](const char* key) { return valueOf(query, key); };
   const auto repository = RepositoryName::parse(get("repository"));
   const auto tag = Tag::parse(get("tag"));
   if (get("upstream").empty() || !repository || !tag) {
@@ -370,10 +364,7 @@ ApiResponse AdminApi::invalidate(const ApiRequest& request) {
 }
 
 ApiResponse AdminApi::cleanup(const ApiRequest& request) {
-  const auto start = request.target.find('?');
-  const auto query =
-      parseQuery(start == std::string::npos ? std::string_view()
-                                            : std::string_view(request.target).substr(start + 1));
+  const auto query = queryOf(request);
   const bool dry_run = flag(query, "dry_run");
   std::optional<std::uint64_t> limit;
   if (const auto it = query.find("max_size"); it != query.end()) {
