@@ -61,7 +61,7 @@ struct ProxyApp::Parts {
         store(config.storage_root, config.storage_min_free), metadata(store, clock),
         fetcher(store, metadata), manifests(metadata, clock), blobs(store, metadata, fetcher),
         access(config.auth), upstreams(config, http, clock), cleaner(store, metadata, clock),
-        warmer(upstreams, metadata, manifests, blobs, clock) {
+        warmer(upstreams, manifests, blobs, clock) {
     cleaner.configure(cleanupSettings(config));
     warmer.configure(config.warm);
     metadata.onStored([this](std::uint64_t bytes) { cleaner.noteStored(bytes); });

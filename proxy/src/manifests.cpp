@@ -81,9 +81,10 @@ ManifestService::ManifestService(Metadata& metadata, const common::Clock& clock)
 
 common::Result<ManifestAnswer, UpstreamError>
 ManifestService::resolve(Upstream& upstream, const RepositoryName& repository,
-                         const Reference& reference, const AcceptList& accept, bool want_body) {
+                         const Reference& reference, const AcceptList& accept, bool want_body,
+                         bool revalidate) {
   if (const auto* tag = std::get_if<Tag>(&reference)) {
-    return byTag(upstream, repository, *tag, accept, want_body);
+    return byTag(upstream, repository, *tag, accept, want_body, revalidate);
   }
   return byDigest(upstream, repository, std::get<Digest>(reference), accept, want_body);
 }
@@ -124,14 +125,14 @@ ManifestService::fetch(Upstream& upstream, const RepositoryName& repository,
 
 common::Result<ManifestAnswer, UpstreamError>
 ManifestService::byTag(Upstream& upstream, const RepositoryName& repository, const Tag& tag,
-                       const AcceptList& accept, bool want_body) {
+                       const AcceptList& accept, bool want_body, bool revalidate) {
   auto log = common::logger("manifests");
   const auto& name = upstream.config().name;
   const auto record = metadata_.tag(name, repository, tag);
   const bool usable = record && accept.allows(record->media_type);
 
   // Fresh: no upstream request at all.
-  if (usable && clock_.now() - record->validated_at < upstream.config().tag_ttl) {
+  if (usable && !revalidate && clock_.now() - record->validated_at < upstream.config().tag_ttl) {
     if (auto answer = fromCache(record->digest, want_body, Source::Cache)) {
       return *answer;
     }

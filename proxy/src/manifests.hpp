@@ -43,17 +43,17 @@ class ManifestService {
 public:
   ManifestService(Metadata& metadata, const common::Clock& clock);
 
-  /// GET (want_body) or HEAD of `reference` in `repository` at `upstream`.
-  common::Result<ManifestAnswer, UpstreamError> resolve(Upstream& upstream,
-                                                        const RepositoryName& repository,
-                                                        const Reference& reference,
-                                                        const AcceptList& accept, bool want_body);
+  /// GET (want_body) or HEAD of `reference` in `repository` at `upstream`. `revalidate` asks
+  /// the upstream about a tag even inside its lifetime (the warm list's refresh).
+  common::Result<ManifestAnswer, UpstreamError>
+  resolve(Upstream& upstream, const RepositoryName& repository, const Reference& reference,
+          const AcceptList& accept, bool want_body, bool revalidate = false);
 
 private:
   common::Result<ManifestAnswer, UpstreamError> byTag(Upstream& upstream,
                                                       const RepositoryName& repository,
                                                       const Tag& tag, const AcceptList& accept,
-                                                      bool want_body);
+                                                      bool want_body, bool revalidate);
   common::Result<ManifestAnswer, UpstreamError> byDigest(Upstream& upstream,
                                                          const RepositoryName& repository,
                                                          const Digest& digest,

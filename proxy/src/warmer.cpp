@@ -7,10 +7,9 @@
 
 namespace proxy {
 
-Warmer::Warmer(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests,
-               BlobService& blobs, const common::Clock& clock)
-    : upstreams_(upstreams), metadata_(metadata), manifests_(manifests), blobs_(blobs),
-      clock_(clock) {}
+Warmer::Warmer(Upstreams& upstreams, ManifestService& manifests, BlobService& blobs,
+               const common::Clock& clock)
+    : upstreams_(upstreams), manifests_(manifests), blobs_(blobs), clock_(clock) {}
 
 Warmer::~Warmer() {
   stop();
@@ -129,10 +128,6 @@ std::optional<std::string> Warmer::refresh(const common::WarmImage& image,
   if (!repository || !reference) {
     return "not a valid repository and reference";
   }
-  if (const auto* tag = std::get_if<Tag>(&*reference)) {
-    // Ask the upstream now, whatever the tag's lifetime says: that is the point of a refresh.
-    metadata_.invalidateTag(config->name, *repository, *tag);
-  }
   return cacheManifest(*client, *repository, *reference, image.platforms, &digest);
 }
 
@@ -141,7 +136,9 @@ std::optional<std::string> Warmer::cacheManifest(Upstream& upstream,
                                                  const Reference& reference,
                                                  const std::vector<common::Platform>& platforms,
                                                  std::optional<Digest>* digest) {
-  const auto answer = manifests_.resolve(upstream, repository, reference, AcceptList(""), true);
+  // Ask the upstream now, whatever the tag's lifetime says: that is the point of a refresh.
+  const auto answer =
+      manifests_.resolve(upstream, repository, reference, AcceptList(""), true, true);
   const auto what = "manifest " + repository.str() + ":" + toString(reference);
   if (!answer.ok()) {
     return what + ": " + answer.error().message;

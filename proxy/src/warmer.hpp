@@ -31,7 +31,7 @@ struct WarmImageStatus {
 /// platforms or the listed ones, so a moved tag such as latest is cached before anyone asks.
 class Warmer {
 public:
-  Warmer(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests, BlobService& blobs,
+  Warmer(Upstreams& upstreams, ManifestService& manifests, BlobService& blobs,
          const common::Clock& clock);
   ~Warmer();
   Warmer(const Warmer&) = delete;
@@ -60,7 +60,6 @@ private:
   void loop();
 
   Upstreams& upstreams_;
-  Metadata& metadata_;
   ManifestService& manifests_;
   BlobService& blobs_;
   const common::Clock& clock_;
