@@ -9,8 +9,8 @@
 #                           ctest -L bench). Asserts nothing about speed; leaves docs/ alone.
 #
 # Options: --runs N, --wrk-seconds N, --doc FILE (write the report there), --no-doc.
-# Environment: DCP_PROXY_BIN (default build-bench/proxy/docker-cache-proxy, a RelWithDebInfo
-# build), DCP_KEEP_TMP=1 keeps the work directory.
+# Environment: DCP_PROXY_BIN (default build/release/proxy/docker-cache-proxy, the
+# RelWithDebInfo build of scripts/test.sh), DCP_KEEP_TMP=1 keeps the work directory.
 #
 # It exits non-zero only on a functional failure: a process that does not start, a download
 # whose digest or size is wrong, an HTTP error. Every process it starts goes through lib.sh's
@@ -19,7 +19,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DCP_REPO_ROOT=${DCP_REPO_ROOT:-$(cd "$BENCH_DIR/.." && pwd)}
-: "${DCP_PROXY_BIN:=$DCP_REPO_ROOT/build-bench/proxy/docker-cache-proxy}"
+: "${DCP_PROXY_BIN:=$DCP_REPO_ROOT/build/release/proxy/docker-cache-proxy}"
 export DCP_REPO_ROOT DCP_PROXY_BIN
 DCP_PROXY_LOG_LEVEL=info
 DCP_IMAGE_SEED=dcp-bench-1
@@ -74,6 +74,8 @@ source "$DCP_REPO_ROOT/tests/integration/lib.sh"
 REFERENCE_BIN="$DCP_TOOLS_DIR/reference_proxy.sh"
 export DCP_REFERENCE_LOG_LEVEL=info
 CLK_TCK=$(getconf CLK_TCK)
+declare -gA BENCH_WRK_CPU=() # server -> CPU seconds it spent under wrk in this run
+WRK_REQUESTS=0               # requests answered in the last bench_wrk
 
 for tool in skopeo wrk nginx curl jq gnuplot python3 ss; do
   command -v "$tool" >/dev/null || dcp_die "bench needs $tool (scripts/install-deps.sh)"
@@ -159,18 +161,19 @@ bench_up_since() {
   dcp__barrier up
   tail -n +"$(($1 + 1))" "$up_LOG" | awk -v what="$2" '
     match($0, /\] "[A-Z]+ [^ ]+ HTTP\/[0-9.]+" [0-9]+ [0-9-]+/) {
+      # f: method, path, protocol", status, body bytes
       split(substr($0, RSTART + 3, RLENGTH - 3), f, " ")
       if (f[2] ~ /^\/v2\/_dcp_barrier\//) next
       n++
-      if (f[1] != "HEAD" && f[4] != "-") bytes += f[4]
+      if (f[1] != "HEAD" && f[5] != "-") bytes += f[5]
     }
     END { if (what == "bytes") print bytes + 0; else print n + 0 }'
 }
 
-# bench_get_check URL DIGEST SIZE: one download, which must be exactly the blob.
+# bench_get_check URL DIGEST [CURL_ARGS...]: one download, which must be exactly the blob.
 bench_get_check() {
   local got
-  got=$(curl -sS -f --max-time 600 "${@:4}" "$1" | sha256sum | cut -d' ' -f1) ||
+  got=$(curl -sS -f --max-time 600 "${@:3}" "$1" | sha256sum | cut -d' ' -f1) ||
     dcp_die "GET $1 failed"
   [ "sha256:$got" = "$2" ] || dcp_die "GET $1: digest sha256:$got, expected $2"
 }
@@ -266,6 +269,10 @@ bench_start_caches() {
   cfg=$(dcp_proxy_config dcp "$dir/cache" "docker.io=$up_URL,default=true,tag_ttl=5m")
   sed -i -E 's/^http: \{addr: ("[^"]+")\}$/http: {addr: \1, threads: 64}/' "$cfg"
   grep -q 'threads: 64' "$cfg" || dcp_die "could not set http.threads in $cfg"
+  # HTTPS beside plain HTTP, with nginx's certificate, for the information rows.
+  DCP_TLS_PORT=$(dcp_free_port)
+  printf 'tls: {addr: "127.0.0.1:%s", certificate: "%s", key: "%s"}\n' "$DCP_TLS_PORT" \
+    "$DCP_TMP/nginx/tls.crt" "$DCP_TMP/nginx/tls.key" >>"$cfg"
   dcp_start_proxy dcp "$cfg"
   cfg=$(dcp_proxy_config ref "$dir/ref" "docker.io=$up_URL,default=true")
   DCP_PROXY_BIN=$REFERENCE_BIN dcp_start_proxy ref "$cfg"
@@ -280,11 +287,14 @@ bench_start_caches() {
 }
 
 bench_stop_caches() {
-  local name pid
+  local name pid cpu
   for name in dcp ref; do
     pid=$(dcp_pid "$name")
     bench_record "rss_peak_mib.$name" "$(awk -v k="$(bench_status_kib "$pid" VmHWM)" 'BEGIN { printf "%.1f", k / 1024 }')"
-    bench_record "cpu_s.$name" "$(bench_cpu_seconds "$pid")"
+    cpu=$(bench_cpu_seconds "$pid")
+    bench_record "cpu_s.$name" "$cpu"
+    bench_record "cpu_same_work_s.$name" "$(awk -v a="$cpu" -v w="${BENCH_WRK_CPU[$name]}" \
+      'BEGIN { printf "%.2f", a - w }')"
     dcp_stop "$name"
   done
 }
@@ -365,10 +375,7 @@ bench_curl_throughput() {
 bench_https_url() {
   case "$1" in
     nginx) printf '%s/blobs/%s\n' "$NGINX_TLS_URL" "${BLOB_DIGEST#sha256:}" ;;
-    # TODO: the proxy has no HTTPS listener yet, so its HTTPS throughput is reported as n/a.
-    # When it has one, start dcp with a certificate in bench_start_caches and print its
-    # https://.../v2/library/big/blobs/$BLOB_DIGEST here; the table picks it up.
-    dcp) ;;
+    dcp) printf 'https://127.0.0.1:%s/v2/library/big/blobs/%s\n' "$DCP_TLS_PORT" "$BLOB_DIGEST" ;;
     # One listener per docker-registry instance: a TLS twin of the reference is not started.
     ref) ;;
   esac
@@ -403,42 +410,56 @@ bench_throughput() {
   done
 }
 
-# bench_wrk LABEL URL: req/s and p99 latency (ms) of WRK_CONNECTIONS keep-alive connections.
+# bench_wrk FIGURE SERVER URL: req/s and p99 latency (ms) of WRK_CONNECTIONS keep-alive
+# connections, recorded as FIGURE_rps.SERVER and FIGURE_p99_ms.SERVER.
 bench_wrk() {
-  local label=$1 url=$2 out="$DCP_TMP/wrk.out"
+  local figure=$1 server=$2 url=$3 out="$DCP_TMP/wrk.out"
   wrk -t 2 -c "$WRK_CONNECTIONS" -d "${wrk_seconds}s" --latency -H "Accept: $IMAGE_TYPE" \
     "$url" >"$out" 2>&1 || dcp_die "wrk against $url failed: $(cat "$out")"
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
     dcp_die "wrk against $url got error answers: $(grep 'Non-2xx' "$out")"
   fi
-  bench_record "${label}_rps" "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-  bench_record "${label}_p99_ms" "$(awk '$1 == "99%" {
+  bench_record "${figure}_rps.$server" "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+  WRK_REQUESTS=$(awk '/ requests in / { print $1 }' "$out")
+  [ -n "$WRK_REQUESTS" ] || dcp_die "no request count in the output of wrk: $(cat "$out")"
+  bench_record "${figure}_p99_ms.$server" "$(awk '$1 == "99%" {
       v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
       if (u == "us") v /= 1000; else if (u == "s") v *= 1000; else if (u == "m") v *= 60000
       printf "%.2f", v }' "$out")"
   if grep -q 'Socket errors' "$out"; then
-    dcp_log "wrk $label: $(grep 'Socket errors' "$out")"
+    dcp_log "wrk $figure $server: $(grep 'Socket errors' "$out")"
   fi
 }
 
 bench_manifests() {
-  local repo=${IMAGE_REF%%:*} tag=${IMAGE_REF##*:} name base mark stored
+  local repo=${IMAGE_REF%%:*} tag=${IMAGE_REF##*:} name base mark stored cpu_before requests
   stored=$(find "$DCP_TMP/run$BENCH_RUN/cache/blobs" -type f -name "${IMAGE_DIGEST#sha256:}*" | head -n1)
   [ -n "$stored" ] || dcp_die "the proxy's copy of manifest $IMAGE_DIGEST is not in its store"
   cp "$stored" "$DCP_TMP/nginx/www/manifests/${IMAGE_DIGEST#sha256:}"
   bench_get_check "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}" "$IMAGE_DIGEST"
-  bench_wrk man_digest.nginx "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}"
+  # nginx has no tags: the same static file is the limit for both manifest rows.
+  bench_wrk man_digest nginx "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}"
+  bench_wrk man_tag nginx "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}"
 
   for name in dcp ref; do
     base=$([ "$name" = dcp ] && echo "$dcp_URL" || echo "$ref_URL")
     bench_get_check "$base/v2/$repo/manifests/$IMAGE_DIGEST" "$IMAGE_DIGEST" -H "Accept: $IMAGE_TYPE"
     bench_get_check "$base/v2/$repo/manifests/$tag" "$IMAGE_DIGEST" -H "Accept: $IMAGE_TYPE"
+    # The caches answer very different numbers of requests under wrk: their CPU there is
+    # counted apart, per request, and left out of the same-work CPU figure.
+    cpu_before=$(bench_cpu_seconds "$(dcp_pid "$name")")
     mark=$(bench_up_mark)
-    bench_wrk "man_digest.$name" "$base/v2/$repo/manifests/$IMAGE_DIGEST"
+    bench_wrk man_digest "$name" "$base/v2/$repo/manifests/$IMAGE_DIGEST"
+    requests=$WRK_REQUESTS
     bench_record "man_digest_up_requests.$name" "$(bench_up_since "$mark" requests)"
     mark=$(bench_up_mark)
-    bench_wrk "man_tag.$name" "$base/v2/$repo/manifests/$tag"
+    bench_wrk man_tag "$name" "$base/v2/$repo/manifests/$tag"
+    requests=$((requests + WRK_REQUESTS))
     bench_record "man_tag_up_requests.$name" "$(bench_up_since "$mark" requests)"
+    BENCH_WRK_CPU[$name]=$(awk -v a="$cpu_before" -v b="$(bench_cpu_seconds "$(dcp_pid "$name")")" \
+      'BEGIN { printf "%.2f", b - a }')
+    bench_record "man_cpu_us.$name" "$(awk -v c="${BENCH_WRK_CPU[$name]}" -v n="$requests" \
+      'BEGIN { printf "%.1f", c * 1e6 / n }')"
   done
 }
 
@@ -518,6 +539,8 @@ bench_meta() {
     printf 'cores\t%s\n' "$(nproc)"
     printf 'memory\t%s\n' "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     printf 'kernel\t%s\n' "$(uname -r)"
+    printf 'load_before\t%s\n' "$BENCH_LOAD_BEFORE"
+    printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'os\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")"
     printf 'proxy\t%s\n' "docker-cache-proxy $rev$dirty, $(basename "$(dirname "$(dirname "$DCP_PROXY_BIN")")") build"
     printf 'reference\t%s\n' "$(docker-registry --version 2>&1 | head -n1)"
@@ -539,6 +562,7 @@ bench_meta() {
 dcp_setup
 : >"$DCP_TMP/results.tsv"
 bench_started=$SECONDS
+BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_prepare
 for ((run = 1; run <= runs; run++)); do
   bench_one_run "$run"

@@ -12,6 +12,8 @@ packages=(
   docker-registry skopeo apache2-utils curl jq python3 openssl busybox-static
   docker.io containerd runc podman uidmap slirp4netns fuse-overlayfs
   pebble lego nginx-light wrk mmdebstrap gnupg iproute2 procps
+  # the benchmark (bench/run.sh): its ratio chart
+  gnuplot-nox
 )
 
 missing=()
