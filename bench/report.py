@@ -84,7 +84,7 @@ ROWS = [
     Row("CPU user+sys over the run, without the wrk phases (same work)", "s",
         "cpu_same_work_s", chart="CPU seconds, same work", digits=1),
     Row("CPU user+sys per manifest request (wrk phases)", "µs", "man_cpu_us",
-        chart="CPU per manifest request", digits=0),
+        chart="CPU per manifest req.", digits=0),
     Row("CPU user+sys over the whole run (ours answers far more wrk requests)", "s", "cpu_s",
         digits=1),
 ]
@@ -241,7 +241,7 @@ def chart(figs, path):
             target = "NaN"
             if row.target and row.target[0] in ("ref", "limit"):
                 target = f"{row.target[2]:g}"
-            label = f"{row.chart} ({'higher' if row.better == 'high' else 'lower'} is better)"
+            label = f"{row.chart} ({'higher' if row.better == 'high' else 'lower'} better)"
             if r_ref is None and r_lim is None:
                 continue
             index += 1
@@ -249,7 +249,7 @@ def chart(figs, path):
                     f"\"{label}\"\n")
     subprocess.run(["gnuplot", "-e", f"data='{data}'; out='{path}'; "
                     f"subtitle='{figs.meta.get('date', '')}, medians of "
-                    f"{figs.meta.get('runs', '?')} runs'",
+                    f"{figs.meta.get('runs', '?')} runs x {figs.meta.get('rounds', '?')} rounds'",
                     os.path.join(HERE, "ratios.gp")], check=True)
     os.remove(data)
 
@@ -277,7 +277,10 @@ def generated(figs, chart_name):
     image_mb = int(m["image_bytes"]) / 1e6
     return f"""{BEGIN}
 
-Run of {m['date']}: medians of {m['runs']} runs ({m['mode']} mode).
+Run of {m['date']}: medians of {m['runs']} runs ({m['mode']} mode). Inside each run, pulls,
+blob throughput and wrk go in {m['rounds']} rounds that alternate between the servers, and
+every ratio is taken between figures of the same round, seconds apart; the figures and ratios
+quoted are medians over all rounds of all runs.
 
 **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']}, Linux {m['kernel']}, {m['os']}.
 Load average before the runs {m['load_before']}, after {m['load_after']}: other work shared the
