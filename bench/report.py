@@ -288,13 +288,14 @@ machine, so figures move by 20-30% and more between runs. Compare the ratios, wh
 inside each run (the median over runs is quoted), rather than the absolute figures.
 
 **Versions**: {m['proxy']}; reference: {m['reference']} (`proxy:` section);
-nginx {m['nginx']} (`sendfile on`, keep-alive, no access log); {m['skopeo']}; {m['curl']};
+{m['nginx']} (`sendfile on`, keep-alive, no access log); {m['skopeo']}; {m['curl']};
 {m['wrk']}.
 
 **Setup**: everything on 127.0.0.1, plain HTTP. One `docker-registry` upstream holds the image
 ({image_mb:.0f} MB in {m['image_layers']} incompressible layers) and three raw blobs
 ({int(m['blob_bytes']) / 1e6:.0f} MB, {int(m['miss_bytes']) / 1e6:.0f} MB,
-{int(m['huge_bytes']) / 1e6:.0f} MB). Each run starts both caches on empty storage. Our proxy:
+{int(m['huge_bytes']) / 1e6:.0f} MB). Each run starts both caches on empty storage, and again for each
+round of pulls. Our proxy:
 `http.threads: 64`, `log.level: info`, `tag_ttl: 5m`. The reference: log level info. nginx
 serves a hard link of the proxy's own stored blob file (same inode, same page cache) and a
 copy of the manifest file. "ours / nginx or direct" compares with nginx for serving and with
@@ -326,7 +327,7 @@ reference is not measured over HTTPS (one listener per instance).
 
 Raw figures of every run: [benchmarks.tsv](benchmarks.tsv). Reproduce:
 `cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build
-build/release --target docker-cache-proxy && bench/run.sh` (about 3 minutes per run).
+build/release --target docker-cache-proxy && bench/run.sh` (about 5 minutes per run on 2 cores).
 
 {END}"""
 
