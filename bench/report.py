@@ -41,7 +41,7 @@ class Row:
 
 
 ROWS = [
-    Row("cold pull, 200 MB / 5 layers (skopeo)", "s", "cold_pull_s", limit="direct",
+    Row("cold pull, {image} / {layers} layers (skopeo)", "s", "cold_pull_s", limit="direct",
         target=("limit", "<=", 1.1), target_text="≤ 1.1× direct", chart="cold pull time"),
     Row("warm pull (skopeo)", "s", "warm_pull_s", limit="direct", chart="warm pull time"),
     Row("upstream bytes, cold pull", "× image", "cold_up_bytes", limit="direct",
@@ -49,15 +49,15 @@ ROWS = [
         chart="upstream bytes, cold pull"),
     Row("upstream requests, warm pull (tag fresh)", "requests", "warm_up_requests",
         target=("abs", "<=", 0), target_text="0", digits=0),
-    Row("cached blob, sequential (curl)", "MB/s", "seq_mbs", limit="nginx", better="high",
+    Row("cached {blob} blob, sequential (curl)", "MB/s", "seq_mbs", limit="nginx", better="high",
         target=("limit", ">=", 0.9), target_text="≥ 0.9× nginx", chart="blob MB/s sequential",
         digits=0),
-    Row("cached blob, 4 in parallel (curl)", "MB/s", "par_mbs", limit="nginx", better="high",
+    Row("cached {blob} blob, 4 in parallel (curl)", "MB/s", "par_mbs", limit="nginx", better="high",
         target=("limit", ">=", 0.9), target_text="≥ 0.9× nginx", chart="blob MB/s parallel",
         digits=0),
-    Row("cached blob over HTTPS, sequential (information)", "MB/s", "seq_mbs.https",
+    Row("cached {blob} blob over HTTPS, sequential (information)", "MB/s", "seq_mbs.https",
         limit="nginx", better="high", digits=0),
-    Row("cached blob over HTTPS, 4 in parallel (information)", "MB/s", "par_mbs.https",
+    Row("cached {blob} blob over HTTPS, 4 in parallel (information)", "MB/s", "par_mbs.https",
         limit="nginx", better="high", digits=0),
     Row("manifest GET by digest (wrk, 32 conn.)", "req/s", "man_digest_rps", limit="nginx",
         better="high", target=("ref", ">=", 10), target_text="≥ 10× ref; aim ≥ 0.7× nginx",
@@ -69,7 +69,7 @@ ROWS = [
     Row("manifest GET by tag, p99", "ms", "man_tag_p99_ms", limit="nginx"),
     Row("upstream requests during the by-tag wrk", "requests", "man_tag_up_requests",
         target=("abs", "<=", 0), target_text="0", digits=0),
-    Row("20 concurrent GETs of one uncached 50 MB blob", "s", "miss_s", chart="20 misses time"),
+    Row("20 concurrent GETs of one uncached {miss} blob", "s", "miss_s", chart="20 misses time"),
     Row("upstream bytes, 20 concurrent misses", "× blob", "miss_up_bytes", scale="miss_bytes",
         target=("abs", "<=", 1.0), target_text="1.0× blob", chart="upstream bytes, 20 misses"),
     Row("RSS idle after start", "MiB", "rss_idle_mib", target=("abs", "<=", 20),
@@ -77,11 +77,16 @@ ROWS = [
     Row("RssAnon idle after start", "MiB", "rssanon_idle_mib", target=("abs", "<=", 8),
         target_text="≤ 8 MiB", digits=1),
     Row("RSS peak over the run (VmHWM)", "MiB", "rss_peak_mib", chart="peak RSS", digits=1),
-    Row("RSS rise serving a 1 GB blob, uncached", "MiB", "huge_cold_rss_rise_mib",
+    Row("RSS rise serving a {huge} blob, uncached", "MiB", "huge_cold_rss_rise_mib",
         target=("abs", "<=", 4), target_text="≤ 4 MiB", digits=1),
-    Row("RSS rise serving a 1 GB blob, cached", "MiB", "huge_cached_rss_rise_mib",
+    Row("RSS rise serving a {huge} blob, cached", "MiB", "huge_cached_rss_rise_mib",
         target=("abs", "<=", 4), target_text="≤ 4 MiB", digits=1),
-    Row("CPU user+sys over the run", "s", "cpu_s", chart="CPU seconds", digits=1),
+    Row("CPU user+sys over the run, without the wrk phases (same work)", "s",
+        "cpu_same_work_s", chart="CPU seconds, same work", digits=1),
+    Row("CPU user+sys per manifest request (wrk phases)", "µs", "man_cpu_us",
+        chart="CPU per manifest req.", digits=0),
+    Row("CPU user+sys over the whole run (ours answers far more wrk requests)", "s", "cpu_s",
+        digits=1),
 ]
 
 # The manifest rows also carry a softer aim against nginx.
@@ -118,6 +123,15 @@ class Figures:
         if v is not None and row.scale:
             v /= float(self.meta[row.scale])
         return v
+
+    def label(self, row):
+        """The row's label with the sizes of this run ("{image}" -> "210 MB")."""
+        def size(key):
+            mb = float(self.meta[key]) / 1e6
+            return f"{mb / 1000:.0f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+        return row.label.format(image=size("image_bytes"), blob=size("blob_bytes"),
+                                miss=size("miss_bytes"), huge=size("huge_bytes"),
+                                layers=self.meta.get("image_layers", "?"))
 
     def median(self, row, server):
         values = [self.value(r, row, server) for r in self.by_run]
@@ -207,7 +221,7 @@ def table(figs):
         r_ref = figs.ratio(row, "ref")
         r_lim = figs.ratio(row, row.limit) if row.limit else None
         _, text = verdict(figs, row)
-        lines.append(f"| {row.label} | {row.unit} | {ours_text} | {fmt(ref, row.digits)} | "
+        lines.append(f"| {figs.label(row)} | {row.unit} | {ours_text} | {fmt(ref, row.digits)} | "
                      f"{lim_text} | {fmt_ratio(r_ref)} | {fmt_ratio(r_lim)} | "
                      f"{row.target_text or '–'} | {text or '–'} |")
     return "\n".join(lines)
@@ -227,7 +241,7 @@ def chart(figs, path):
             target = "NaN"
             if row.target and row.target[0] in ("ref", "limit"):
                 target = f"{row.target[2]:g}"
-            label = f"{row.chart} ({'higher' if row.better == 'high' else 'lower'} is better)"
+            label = f"{row.chart} ({'higher' if row.better == 'high' else 'lower'} better)"
             if r_ref is None and r_lim is None:
                 continue
             index += 1
@@ -235,7 +249,7 @@ def chart(figs, path):
                     f"\"{label}\"\n")
     subprocess.run(["gnuplot", "-e", f"data='{data}'; out='{path}'; "
                     f"subtitle='{figs.meta.get('date', '')}, medians of "
-                    f"{figs.meta.get('runs', '?')} runs'",
+                    f"{figs.meta.get('runs', '?')} runs x {figs.meta.get('rounds', '?')} rounds'",
                     os.path.join(HERE, "ratios.gp")], check=True)
     os.remove(data)
 
@@ -245,11 +259,11 @@ def summary(figs):
     for row in ROWS:
         ok, text = verdict(figs, row)
         if ok is True:
-            met.append(row.label)
+            met.append(figs.label(row))
         elif ok is False:
-            missed.append(f"- **{row.label}**: {text}")
+            missed.append(f"- **{figs.label(row)}**: {text}")
         if "aim missed" in text and ok is True:
-            missed.append(f"- **{row.label}**: target met, but {text.split('; ', 1)[1]}")
+            missed.append(f"- **{figs.label(row)}**: target met, but {text.split('; ', 1)[1]}")
     lines.append(f"Targets met: {len(met)} of {len(met) + len([r for r in ROWS if verdict(figs, r)[0] is False])}.")
     if missed:
         lines.append("")
@@ -263,20 +277,25 @@ def generated(figs, chart_name):
     image_mb = int(m["image_bytes"]) / 1e6
     return f"""{BEGIN}
 
-Run of {m['date']}: medians of {m['runs']} runs ({m['mode']} mode).
+Run of {m['date']}: medians of {m['runs']} runs ({m['mode']} mode). Inside each run, pulls,
+blob throughput and wrk go in {m['rounds']} rounds that alternate between the servers, and
+every ratio is taken between figures of the same round, seconds apart; the figures and ratios
+quoted are medians over all rounds of all runs.
 
 **Machine**: {m['cpu']}, {m['cores']} cores, {m['memory']}, Linux {m['kernel']}, {m['os']}.
-A shared, noisy machine: figures move ±20-30% between runs; compare the ratios, which are
-taken inside each run and then the median over runs.
+Load average before the runs {m['load_before']}, after {m['load_after']}: other work shared the
+machine, so figures move by 20-30% and more between runs. Compare the ratios, which are taken
+inside each run (the median over runs is quoted), rather than the absolute figures.
 
 **Versions**: {m['proxy']}; reference: {m['reference']} (`proxy:` section);
-nginx {m['nginx']} (`sendfile on`, keep-alive, no access log); {m['skopeo']}; {m['curl']};
+{m['nginx']} (`sendfile on`, keep-alive, no access log); {m['skopeo']}; {m['curl']};
 {m['wrk']}.
 
 **Setup**: everything on 127.0.0.1, plain HTTP. One `docker-registry` upstream holds the image
 ({image_mb:.0f} MB in {m['image_layers']} incompressible layers) and three raw blobs
 ({int(m['blob_bytes']) / 1e6:.0f} MB, {int(m['miss_bytes']) / 1e6:.0f} MB,
-{int(m['huge_bytes']) / 1e6:.0f} MB). Each run starts both caches on empty storage. Our proxy:
+{int(m['huge_bytes']) / 1e6:.0f} MB). Each run starts both caches on empty storage, and again for each
+round of pulls. Our proxy:
 `http.threads: 64`, `log.level: info`, `tag_ttl: 5m`. The reference: log level info. nginx
 serves a hard link of the proxy's own stored blob file (same inode, same page cache) and a
 copy of the manifest file. "ours / nginx or direct" compares with nginx for serving and with
@@ -289,10 +308,12 @@ size are checked on every transfer and the digest on one download per server. Ma
 `wrk -c {m['wrk_connections']} -t 2 -d {m['wrk_seconds']}s` (non-2xx answers fail the run).
 Upstream bytes and requests come from the upstream's access log, counted once the upstream is
 quiet (the reference stores a blob with a second, background download). Misses:
-{m['miss_clients']} `curl` started together, each output checked. Memory: `/proc/PID/status`
+{m['miss_clients']} `curl` started together, each piped through `sha256sum` and checked. Memory: `/proc/PID/status`
 (VmRSS, RssAnon after start, VmHWM at the end of a run; VmRSS sampled every 50 ms while a
-client downloads the 1 GB blob, piped through `sha256sum`). CPU: utime+stime of the process
-at the end of a run. The client tools share the 2 cores with the servers.
+client downloads the {int(m['huge_bytes']) / 1e9:.0f} GB blob, piped through `sha256sum`). CPU:
+utime+stime of the process at the end of a run; the CPU spent under wrk is counted apart (per
+request), since ours answers far more requests there than the reference. The client tools
+share the {m['cores']} cores with the servers.
 
 {table(figs)}
 
@@ -300,13 +321,13 @@ at the end of a run. The client tools share the 2 cores with the servers.
 
 {summary(figs)}
 
-HTTPS: the proxy has no HTTPS listener yet, so its HTTPS figures are n/a; nginx's are given
-for information (`bench_https_url` in `bench/run.sh` is the hook to fill in). The reference
-is not measured over HTTPS (one listener per instance).
+HTTPS (information): the proxy's `tls:` listener and nginx's `ssl` server use the same
+self-signed certificate; the proxy copies TLS bodies through user space (no sendfile). The
+reference is not measured over HTTPS (one listener per instance).
 
 Raw figures of every run: [benchmarks.tsv](benchmarks.tsv). Reproduce:
-`cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build
-build-bench --target docker-cache-proxy && bench/run.sh` (about 15 minutes).
+`cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo && cmake --build
+build/release --target docker-cache-proxy && bench/run.sh` (about 5 minutes per run on 2 cores).
 
 {END}"""
 

@@ -9,8 +9,8 @@
 #                           ctest -L bench). Asserts nothing about speed; leaves docs/ alone.
 #
 # Options: --runs N, --wrk-seconds N, --doc FILE (write the report there), --no-doc.
-# Environment: DCP_PROXY_BIN (default build-bench/proxy/docker-cache-proxy, a RelWithDebInfo
-# build), DCP_KEEP_TMP=1 keeps the work directory.
+# Environment: DCP_PROXY_BIN (default build/release/proxy/docker-cache-proxy, the
+# RelWithDebInfo build of scripts/test.sh), DCP_KEEP_TMP=1 keeps the work directory.
 #
 # It exits non-zero only on a functional failure: a process that does not start, a download
 # whose digest or size is wrong, an HTTP error. Every process it starts goes through lib.sh's
@@ -19,7 +19,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 DCP_REPO_ROOT=${DCP_REPO_ROOT:-$(cd "$BENCH_DIR/.." && pwd)}
-: "${DCP_PROXY_BIN:=$DCP_REPO_ROOT/build-bench/proxy/docker-cache-proxy}"
+: "${DCP_PROXY_BIN:=$DCP_REPO_ROOT/build/release/proxy/docker-cache-proxy}"
 export DCP_REPO_ROOT DCP_PROXY_BIN
 DCP_PROXY_LOG_LEVEL=info
 DCP_IMAGE_SEED=dcp-bench-1
@@ -50,6 +50,7 @@ if [ "$short" = 1 ]; then
   HUGE_DATA=$((16 * MiB))    # the blob served while memory is watched
   SEQ_REPS=2                 # transfers in the sequential throughput figure
   PAR_REPS=2                 # transfers per client in the parallel figure
+  ROUNDS=1                   # alternating rounds of each comparison inside a run
   : "${runs:=1}" "${wrk_seconds:=1}"
   no_doc=1
 else
@@ -57,9 +58,10 @@ else
   BLOB_DATA=$((100 * MiB))
   MISS_DATA=$((50 * MiB))
   HUGE_DATA=$((1024 * MiB))
-  SEQ_REPS=10
-  PAR_REPS=5
-  : "${runs:=5}" "${wrk_seconds:=10}"
+  SEQ_REPS=4
+  PAR_REPS=2
+  ROUNDS=3
+  : "${runs:=5}" "${wrk_seconds:=4}"
 fi
 IMAGE_LAYERS=5
 PAR_CLIENTS=4
@@ -74,6 +76,10 @@ source "$DCP_REPO_ROOT/tests/integration/lib.sh"
 REFERENCE_BIN="$DCP_TOOLS_DIR/reference_proxy.sh"
 export DCP_REFERENCE_LOG_LEVEL=info
 CLK_TCK=$(getconf CLK_TCK)
+declare -gA BENCH_WRK_CPU=()     # server -> CPU seconds it spent under wrk in this run
+declare -gA BENCH_EARLIER_CPU=() # server -> CPU seconds of its instances stopped in this run
+BENCH_ROUND=""                   # the round inside the run, for bench_record
+WRK_REQUESTS=0               # requests answered in the last bench_wrk
 
 for tool in skopeo wrk nginx curl jq gnuplot python3 ss; do
   command -v "$tool" >/dev/null || dcp_die "bench needs $tool (scripts/install-deps.sh)"
@@ -87,12 +93,14 @@ bench_now() { date +%s.%N; }
 # bench_elapsed START: seconds since START (from bench_now), 3 decimals.
 bench_elapsed() { awk -v a="$1" -v b="$(bench_now)" 'BEGIN { printf "%.3f", b - a }'; }
 
-# bench_record KEY VALUE: one figure of the current run.
+# bench_record KEY VALUE: one figure of the current run, or of the current round inside it
+# (BENCH_ROUND): the report takes every ratio between figures of the same run and round.
 bench_record() {
+  local run=$BENCH_RUN${BENCH_ROUND:+.$BENCH_ROUND}
   # An empty value means the command that measured it failed in its $(...) subshell.
   [ -n "$2" ] || dcp_die "no value measured for $1 (see the messages above)"
-  printf '%s\t%s\t%s\n' "$BENCH_RUN" "$1" "$2" >>"$DCP_TMP/results.tsv"
-  dcp_log "run $BENCH_RUN: $1 = $2"
+  printf '%s\t%s\t%s\n' "$run" "$1" "$2" >>"$DCP_TMP/results.tsv"
+  dcp_log "run $run: $1 = $2"
 }
 
 # bench_status_kib PID FIELD: a field of /proc/PID/status in KiB (VmRSS, VmHWM, RssAnon).
@@ -159,18 +167,19 @@ bench_up_since() {
   dcp__barrier up
   tail -n +"$(($1 + 1))" "$up_LOG" | awk -v what="$2" '
     match($0, /\] "[A-Z]+ [^ ]+ HTTP\/[0-9.]+" [0-9]+ [0-9-]+/) {
+      # f: method, path, protocol", status, body bytes
       split(substr($0, RSTART + 3, RLENGTH - 3), f, " ")
       if (f[2] ~ /^\/v2\/_dcp_barrier\//) next
       n++
-      if (f[1] != "HEAD" && f[4] != "-") bytes += f[4]
+      if (f[1] != "HEAD" && f[5] != "-") bytes += f[5]
     }
     END { if (what == "bytes") print bytes + 0; else print n + 0 }'
 }
 
-# bench_get_check URL DIGEST SIZE: one download, which must be exactly the blob.
+# bench_get_check URL DIGEST [CURL_ARGS...]: one download, which must be exactly the blob.
 bench_get_check() {
   local got
-  got=$(curl -sS -f --max-time 600 "${@:4}" "$1" | sha256sum | cut -d' ' -f1) ||
+  got=$(curl -sS -f --max-time 600 "${@:3}" "$1" | sha256sum | cut -d' ' -f1) ||
     dcp_die "GET $1 failed"
   [ "sha256:$got" = "$2" ] || dcp_die "GET $1: digest sha256:$got, expected $2"
 }
@@ -259,16 +268,24 @@ EOF
 # ---------------------------------------------------------------------------------------------
 # the caches, fresh for every run
 
+# bench_start_caches [ROUND]: both caches on empty storage; without ROUND (the first start of a
+# run) their idle memory is recorded.
 bench_start_caches() {
-  local cfg dir="$DCP_TMP/run$BENCH_RUN"
-  rm -rf "$DCP_TMP"/run*
-  mkdir -p "$dir"
-  cfg=$(dcp_proxy_config dcp "$dir/cache" "docker.io=$up_URL,default=true,tag_ttl=5m")
+  local cfg round=${1:-}
+  BENCH_CACHE_DIR="$DCP_TMP/run$BENCH_RUN/start${round:-0}"
+  mkdir -p "$BENCH_CACHE_DIR"
+  cfg=$(dcp_proxy_config dcp "$BENCH_CACHE_DIR/cache" "docker.io=$up_URL,default=true,tag_ttl=5m")
   sed -i -E 's/^http: \{addr: ("[^"]+")\}$/http: {addr: \1, threads: 64}/' "$cfg"
   grep -q 'threads: 64' "$cfg" || dcp_die "could not set http.threads in $cfg"
+  # HTTPS beside plain HTTP, with nginx's certificate, for the information rows.
+  DCP_TLS_PORT=$(dcp_free_port)
+  printf 'tls: {addr: "127.0.0.1:%s", certificate: "%s", key: "%s"}\n' "$DCP_TLS_PORT" \
+    "$DCP_TMP/nginx/tls.crt" "$DCP_TMP/nginx/tls.key" >>"$cfg"
   dcp_start_proxy dcp "$cfg"
-  cfg=$(dcp_proxy_config ref "$dir/ref" "docker.io=$up_URL,default=true")
+  cfg=$(dcp_proxy_config ref "$BENCH_CACHE_DIR/ref" "docker.io=$up_URL,default=true")
   DCP_PROXY_BIN=$REFERENCE_BIN dcp_start_proxy ref "$cfg"
+  dcp_wait_log "$dcp_LOG" 'listening: .* tls=true' 30 dcp
+  [ -z "$round" ] || return 0
   # The reference's process is docker-registry itself (the wrapper execs it).
   sleep 1
   local name pid
@@ -279,12 +296,28 @@ bench_start_caches() {
   done
 }
 
+# bench_restart_caches ROUND: both caches again on new empty storage (a cold pull needs one);
+# the CPU of the stopped instances still counts for the run.
+bench_restart_caches() {
+  local name
+  for name in dcp ref; do
+    BENCH_EARLIER_CPU[$name]=$(awk -v a="${BENCH_EARLIER_CPU[$name]:-0}" \
+      -v b="$(bench_cpu_seconds "$(dcp_pid "$name")")" 'BEGIN { printf "%.2f", a + b }')
+    dcp_stop "$name"
+  done
+  bench_start_caches "$1"
+}
+
 bench_stop_caches() {
-  local name pid
+  local name pid cpu
   for name in dcp ref; do
     pid=$(dcp_pid "$name")
     bench_record "rss_peak_mib.$name" "$(awk -v k="$(bench_status_kib "$pid" VmHWM)" 'BEGIN { printf "%.1f", k / 1024 }')"
-    bench_record "cpu_s.$name" "$(bench_cpu_seconds "$pid")"
+    cpu=$(awk -v a="${BENCH_EARLIER_CPU[$name]:-0}" -v b="$(bench_cpu_seconds "$pid")" \
+      'BEGIN { printf "%.2f", a + b }')
+    bench_record "cpu_s.$name" "$cpu"
+    bench_record "cpu_same_work_s.$name" "$(awk -v a="$cpu" -v w="${BENCH_WRK_CPU[$name]}" \
+      'BEGIN { printf "%.2f", a - w }')"
     dcp_stop "$name"
   done
 }
@@ -308,25 +341,32 @@ bench_pull() {
   [ "$label" = warmup ] || bench_record "${label}_pull_s.$name" "$secs"
 }
 
+# bench_pulls: ROUNDS rounds of cold then warm pulls, direct, ours and the reference one after
+# the other, each round on new empty caches: a ratio compares pulls a few seconds apart.
 bench_pulls() {
-  local mark
-  mark=$(bench_up_mark)
-  bench_pull direct "$up_URL" cold
-  bench_record "cold_up_bytes.direct" "$(bench_up_since "$mark" bytes)"
-  mark=$(bench_up_mark)
-  bench_pull dcp "$dcp_URL" cold
-  bench_record "cold_up_bytes.dcp" "$(bench_up_since "$mark" bytes)"
-  mark=$(bench_up_mark)
-  bench_pull ref "$ref_URL" cold
-  bench_record "cold_up_bytes.ref" "$(bench_up_since "$mark" bytes)"
+  local mark round
+  for ((round = 1; round <= ROUNDS; round++)); do
+    [ "$round" = 1 ] || bench_restart_caches "$round"
+    BENCH_ROUND=p$round
+    mark=$(bench_up_mark)
+    bench_pull direct "$up_URL" cold
+    bench_record "cold_up_bytes.direct" "$(bench_up_since "$mark" bytes)"
+    mark=$(bench_up_mark)
+    bench_pull dcp "$dcp_URL" cold
+    bench_record "cold_up_bytes.dcp" "$(bench_up_since "$mark" bytes)"
+    mark=$(bench_up_mark)
+    bench_pull ref "$ref_URL" cold
+    bench_record "cold_up_bytes.ref" "$(bench_up_since "$mark" bytes)"
 
-  bench_pull direct "$up_URL" warm
-  mark=$(bench_up_mark)
-  bench_pull dcp "$dcp_URL" warm
-  bench_record "warm_up_requests.dcp" "$(bench_up_since "$mark" requests)"
-  mark=$(bench_up_mark)
-  bench_pull ref "$ref_URL" warm
-  bench_record "warm_up_requests.ref" "$(bench_up_since "$mark" requests)"
+    bench_pull direct "$up_URL" warm
+    mark=$(bench_up_mark)
+    bench_pull dcp "$dcp_URL" warm
+    bench_record "warm_up_requests.dcp" "$(bench_up_since "$mark" requests)"
+    mark=$(bench_up_mark)
+    bench_pull ref "$ref_URL" warm
+    bench_record "warm_up_requests.ref" "$(bench_up_since "$mark" requests)"
+  done
+  BENCH_ROUND=""
 }
 
 # bench_curl_throughput LABEL URL [curl args]: MB/s (10^6 bytes) of SEQ_REPS transfers on one
@@ -365,10 +405,7 @@ bench_curl_throughput() {
 bench_https_url() {
   case "$1" in
     nginx) printf '%s/blobs/%s\n' "$NGINX_TLS_URL" "${BLOB_DIGEST#sha256:}" ;;
-    # TODO: the proxy has no HTTPS listener yet, so its HTTPS throughput is reported as n/a.
-    # When it has one, start dcp with a certificate in bench_start_caches and print its
-    # https://.../v2/library/big/blobs/$BLOB_DIGEST here; the table picks it up.
-    dcp) ;;
+    dcp) printf 'https://127.0.0.1:%s/v2/library/big/blobs/%s\n' "$DCP_TLS_PORT" "$BLOB_DIGEST" ;;
     # One listener per docker-registry instance: a TLS twin of the reference is not started.
     ref) ;;
   esac
@@ -380,87 +417,123 @@ bench_throughput() {
   bench_get_check "$dcp_URL/v2/library/big/blobs/$BLOB_DIGEST" "$BLOB_DIGEST"
   bench_get_check "$ref_URL/v2/library/big/blobs/$BLOB_DIGEST" "$BLOB_DIGEST"
   bench_upstream_quiet
-  stored=$(find "$DCP_TMP/run$BENCH_RUN/cache/blobs" -type f -name "${BLOB_DIGEST#sha256:}*" | head -n1)
+  stored=$(find "$BENCH_CACHE_DIR/cache/blobs" -type f -name "${BLOB_DIGEST#sha256:}*" | head -n1)
   [ -n "$stored" ] || dcp_die "the proxy's copy of $BLOB_DIGEST is not in its store"
   # A hard link: nginx reads the very file (and page cache) the proxy sends.
   ln -f "$stored" "$DCP_TMP/nginx/www/blobs/${BLOB_DIGEST#sha256:}"
   bench_get_check "$NGINX_URL/blobs/${BLOB_DIGEST#sha256:}" "$BLOB_DIGEST"
 
-  bench_curl_throughput nginx "$NGINX_URL/blobs/${BLOB_DIGEST#sha256:}"
-  bench_curl_throughput dcp "$dcp_URL/v2/library/big/blobs/$BLOB_DIGEST"
-  bench_curl_throughput ref "$ref_URL/v2/library/big/blobs/$BLOB_DIGEST"
-
-  local name url
+  local name url round
   for name in nginx dcp ref; do
     url=$(bench_https_url "$name")
-    if [ -z "$url" ]; then
-      bench_record "seq_mbs.https_$name" n/a
-      bench_record "par_mbs.https_$name" n/a
-      continue
-    fi
-    bench_get_check "$url" "$BLOB_DIGEST" -k
-    bench_curl_throughput "https_$name" "$url" -k
+    [ -z "$url" ] || bench_get_check "$url" "$BLOB_DIGEST" -k
   done
+  for ((round = 1; round <= ROUNDS; round++)); do
+    BENCH_ROUND=t$round
+    bench_curl_throughput nginx "$NGINX_URL/blobs/${BLOB_DIGEST#sha256:}"
+    bench_curl_throughput dcp "$dcp_URL/v2/library/big/blobs/$BLOB_DIGEST"
+    bench_curl_throughput ref "$ref_URL/v2/library/big/blobs/$BLOB_DIGEST"
+    for name in nginx dcp ref; do
+      url=$(bench_https_url "$name")
+      if [ -z "$url" ]; then
+        bench_record "seq_mbs.https_$name" n/a
+        bench_record "par_mbs.https_$name" n/a
+        continue
+      fi
+      bench_curl_throughput "https_$name" "$url" -k
+    done
+  done
+  BENCH_ROUND=""
 }
 
-# bench_wrk LABEL URL: req/s and p99 latency (ms) of WRK_CONNECTIONS keep-alive connections.
+# bench_wrk FIGURE SERVER URL: req/s and p99 latency (ms) of WRK_CONNECTIONS keep-alive
+# connections, recorded as FIGURE_rps.SERVER and FIGURE_p99_ms.SERVER.
 bench_wrk() {
-  local label=$1 url=$2 out="$DCP_TMP/wrk.out"
+  local figure=$1 server=$2 url=$3 out="$DCP_TMP/wrk.out"
   wrk -t 2 -c "$WRK_CONNECTIONS" -d "${wrk_seconds}s" --latency -H "Accept: $IMAGE_TYPE" \
     "$url" >"$out" 2>&1 || dcp_die "wrk against $url failed: $(cat "$out")"
   if grep -q 'Non-2xx or 3xx responses' "$out"; then
     dcp_die "wrk against $url got error answers: $(grep 'Non-2xx' "$out")"
   fi
-  bench_record "${label}_rps" "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
-  bench_record "${label}_p99_ms" "$(awk '$1 == "99%" {
+  bench_record "${figure}_rps.$server" "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")"
+  WRK_REQUESTS=$(awk '/ requests in / { print $1 }' "$out")
+  [ -n "$WRK_REQUESTS" ] || dcp_die "no request count in the output of wrk: $(cat "$out")"
+  bench_record "${figure}_p99_ms.$server" "$(awk '$1 == "99%" {
       v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u)
       if (u == "us") v /= 1000; else if (u == "s") v *= 1000; else if (u == "m") v *= 60000
       printf "%.2f", v }' "$out")"
   if grep -q 'Socket errors' "$out"; then
-    dcp_log "wrk $label: $(grep 'Socket errors' "$out")"
+    dcp_log "wrk $figure $server: $(grep 'Socket errors' "$out")"
   fi
 }
 
+# bench_manifests: ROUNDS rounds of wrk against nginx's static file, ours and the reference,
+# by digest and by tag, one after the other: a ratio compares figures seconds apart.
 bench_manifests() {
-  local repo=${IMAGE_REF%%:*} tag=${IMAGE_REF##*:} name base mark stored
-  stored=$(find "$DCP_TMP/run$BENCH_RUN/cache/blobs" -type f -name "${IMAGE_DIGEST#sha256:}*" | head -n1)
+  local repo=${IMAGE_REF%%:*} tag=${IMAGE_REF##*:} name base mark stored round kind
+  local -A cpu_before=() requests=()
+  stored=$(find "$BENCH_CACHE_DIR/cache/blobs" -type f -name "${IMAGE_DIGEST#sha256:}*" | head -n1)
   [ -n "$stored" ] || dcp_die "the proxy's copy of manifest $IMAGE_DIGEST is not in its store"
   cp "$stored" "$DCP_TMP/nginx/www/manifests/${IMAGE_DIGEST#sha256:}"
   bench_get_check "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}" "$IMAGE_DIGEST"
-  bench_wrk man_digest.nginx "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}"
-
   for name in dcp ref; do
     base=$([ "$name" = dcp ] && echo "$dcp_URL" || echo "$ref_URL")
     bench_get_check "$base/v2/$repo/manifests/$IMAGE_DIGEST" "$IMAGE_DIGEST" -H "Accept: $IMAGE_TYPE"
     bench_get_check "$base/v2/$repo/manifests/$tag" "$IMAGE_DIGEST" -H "Accept: $IMAGE_TYPE"
-    mark=$(bench_up_mark)
-    bench_wrk "man_digest.$name" "$base/v2/$repo/manifests/$IMAGE_DIGEST"
-    bench_record "man_digest_up_requests.$name" "$(bench_up_since "$mark" requests)"
-    mark=$(bench_up_mark)
-    bench_wrk "man_tag.$name" "$base/v2/$repo/manifests/$tag"
-    bench_record "man_tag_up_requests.$name" "$(bench_up_since "$mark" requests)"
+    BENCH_WRK_CPU[$name]=0
+    requests[$name]=0
+  done
+
+  for ((round = 1; round <= ROUNDS; round++)); do
+    BENCH_ROUND=w$round
+    for kind in digest tag; do
+      # nginx has no tags: the same static file is the limit for both manifest rows.
+      bench_wrk "man_$kind" nginx "$NGINX_URL/manifests/${IMAGE_DIGEST#sha256:}"
+      for name in dcp ref; do
+        base=$([ "$name" = dcp ] && echo "$dcp_URL" || echo "$ref_URL")
+        # The caches answer very different numbers of requests under wrk: their CPU there is
+        # counted apart, per request, and left out of the same-work CPU figure.
+        cpu_before[$name]=$(bench_cpu_seconds "$(dcp_pid "$name")")
+        mark=$(bench_up_mark)
+        if [ "$kind" = digest ]; then
+          bench_wrk man_digest "$name" "$base/v2/$repo/manifests/$IMAGE_DIGEST"
+        else
+          bench_wrk man_tag "$name" "$base/v2/$repo/manifests/$tag"
+        fi
+        BENCH_WRK_CPU[$name]=$(awk -v w="${BENCH_WRK_CPU[$name]}" -v a="${cpu_before[$name]}" \
+          -v b="$(bench_cpu_seconds "$(dcp_pid "$name")")" 'BEGIN { printf "%.2f", w + b - a }')
+        requests[$name]=$((requests[$name] + WRK_REQUESTS))
+        bench_record "man_${kind}_up_requests.$name" "$(bench_up_since "$mark" requests)"
+      done
+    done
+  done
+  BENCH_ROUND=""
+  for name in dcp ref; do
+    bench_record "man_cpu_us.$name" "$(awk -v c="${BENCH_WRK_CPU[$name]}" -v n="${requests[$name]}" \
+      'BEGIN { printf "%.1f", c * 1e6 / n }')"
   done
 }
 
-# bench_miss NAME BASE_URL: MISS_CLIENTS clients GET the same uncached blob at once.
+# bench_miss NAME BASE_URL: MISS_CLIENTS clients GET the same uncached blob at once. Each
+# client hashes what it receives instead of writing it to disk (20 files would measure the disk).
 bench_miss() {
   local name=$1 base=$2 mark start secs i
   mark=$(bench_up_mark)
-  mkdir -p "$DCP_TMP/miss"
   start=$(bench_now)
   for ((i = 0; i < MISS_CLIENTS; i++)); do
-    dcp_spawn "miss$i" "$DCP_TMP/miss$i.log" curl -sS -f --max-time 600 \
-      -o "$DCP_TMP/miss/$i" "$base/v2/library/big/blobs/$MISS_DIGEST"
+    dcp_spawn "miss$i" "$DCP_TMP/miss$i.log" bash -c \
+      'set -o pipefail; curl -sS -f --max-time 600 "$1" | sha256sum' _ \
+      "$base/v2/library/big/blobs/$MISS_DIGEST"
   done
   for ((i = 0; i < MISS_CLIENTS; i++)); do
     dcp_wait "miss$i" || dcp_die "$name: concurrent miss client $i failed: $(cat "$DCP_TMP/miss$i.log")"
   done
   secs=$(bench_elapsed "$start")
   for ((i = 0; i < MISS_CLIENTS; i++)); do
-    [ "sha256:$(dcp_sha256 "$DCP_TMP/miss/$i")" = "$MISS_DIGEST" ] ||
+    [ "sha256:$(tail -n1 "$DCP_TMP/miss$i.log" | cut -d' ' -f1)" = "$MISS_DIGEST" ] ||
       dcp_die "$name: concurrent miss client $i got wrong bytes"
   done
-  rm -rf "$DCP_TMP/miss" "$DCP_TMP"/miss*.log
+  rm -f "$DCP_TMP"/miss*.log
   bench_record "miss_s.$name" "$secs"
   bench_record "miss_up_bytes.$name" "$(bench_up_since "$mark" bytes)"
 }
@@ -489,6 +562,8 @@ bench_huge() {
 bench_one_run() {
   BENCH_RUN=$1
   dcp_log "===== run $BENCH_RUN of $runs ====="
+  BENCH_EARLIER_CPU=()
+  rm -rf "$DCP_TMP"/run*
   bench_start_caches
   bench_pulls
   bench_throughput
@@ -518,6 +593,8 @@ bench_meta() {
     printf 'cores\t%s\n' "$(nproc)"
     printf 'memory\t%s\n' "$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)"
     printf 'kernel\t%s\n' "$(uname -r)"
+    printf 'load_before\t%s\n' "$BENCH_LOAD_BEFORE"
+    printf 'load_after\t%s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'os\t%s\n' "$(. /etc/os-release && echo "$PRETTY_NAME")"
     printf 'proxy\t%s\n' "docker-cache-proxy $rev$dirty, $(basename "$(dirname "$(dirname "$DCP_PROXY_BIN")")") build"
     printf 'reference\t%s\n' "$(docker-registry --version 2>&1 | head -n1)"
@@ -527,6 +604,7 @@ bench_meta() {
     printf 'wrk\t%s\n' "$(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2)"
     printf 'wrk_seconds\t%s\n' "$wrk_seconds"
     printf 'wrk_connections\t%s\n' "$WRK_CONNECTIONS"
+    printf 'rounds\t%s\n' "$ROUNDS"
     printf 'seq_reps\t%s\n' "$SEQ_REPS"
     printf 'par_clients\t%s\n' "$PAR_CLIENTS"
     printf 'par_reps\t%s\n' "$PAR_REPS"
@@ -539,6 +617,7 @@ bench_meta() {
 dcp_setup
 : >"$DCP_TMP/results.tsv"
 bench_started=$SECONDS
+BENCH_LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_prepare
 for ((run = 1; run <= runs; run++)); do
   bench_one_run "$run"

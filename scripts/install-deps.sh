@@ -14,6 +14,8 @@ packages=(
   pebble lego nginx-light wrk mmdebstrap gnupg iproute2 procps
   # the admin page's browser test (playwright-core from npm drives Debian's chromium)
   chromium
+  # the benchmark (bench/run.sh): its ratio chart
+  gnuplot-nox
 )
 # Node.js and npm run the test-only npm tools; the machines come with them (NodeSource). Only
 # where they are missing are Debian's taken, so a newer Node.js is never replaced.

@@ -373,6 +373,9 @@ Result<HttpResponse, HttpError> HttpClient::perform(const HttpRequest& request) 
         .set(DCP_OPT(CURLOPT_XFERINFODATA), &transfer)
         .set(DCP_OPT(CURLOPT_NOPROGRESS), 0L);
   }
+  if (request.receive_buffer > 0) {
+    options.set(DCP_OPT(CURLOPT_BUFFERSIZE), static_cast<long>(request.receive_buffer));
+  }
   if (!request.ca_file.empty()) {
     options.set(DCP_OPT(CURLOPT_CAINFO), request.ca_file.c_str());
   }

@@ -5,6 +5,14 @@
 #include <thread>
 
 namespace proxy {
+namespace {
+
+// Readers of a growing download are woken in steps this large, at the end, and otherwise
+// look for new bytes on their own this often (a slow upstream may take long for one step).
+constexpr std::uint64_t kNotifyStep = 1u << 20;
+constexpr auto kReaderRecheck = std::chrono::milliseconds(10);
+
+} // namespace
 
 BlobDownload::BlobDownload(Digest digest, std::shared_ptr<BlobWriter> writer)
     : digest_(std::move(digest)), writer_(std::move(writer)) {}
@@ -32,7 +40,8 @@ common::Result<std::uint64_t, UpstreamError> BlobDownload::waitReadable(std::uin
     if (written > 0 && written - 1 > offset) {
       return written - 1;
     }
-    changed_.wait(lock);
+    // Bytes arrive without a wake-up between two steps: look again after a short while.
+    changed_.wait_for(lock, kReaderRecheck);
   }
 }
 
@@ -51,6 +60,13 @@ void BlobDownload::started(std::optional<std::uint64_t> size) {
 }
 
 void BlobDownload::progressed() {
+  // Readers are woken once per step, not per piece: a wake-up costs each of them a futex call,
+  // a context switch and a small sendfile, more than the piece itself on a busy machine.
+  const auto written = writer_->written();
+  if (written - notified_ < kNotifyStep) {
+    return;
+  }
+  notified_ = written;
   changed_.notify_all();
 }
 

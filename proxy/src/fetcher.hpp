@@ -53,6 +53,8 @@ private:
   std::optional<std::uint64_t> size_;
   std::optional<UpstreamError> error_;
   bool no_space_ = false;
+  // Bytes written when readers were last woken; used by the download thread only.
+  std::uint64_t notified_ = 0;
 };
 
 /// Makes sure each missing blob is downloaded once, however many clients ask for it at once.

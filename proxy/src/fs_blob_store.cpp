@@ -21,6 +21,9 @@ namespace {
 
 constexpr const char* kLayoutFile = "docker-cache-proxy.layout";
 constexpr const char* kLayoutPrefix = "docker-cache-proxy cache layout ";
+// An upload's pages are sent to disk every this many bytes while it grows, so the fsync before
+// commit, which the held-back last byte waits for, has only the tail left to write.
+constexpr std::uint64_t kWritebackStep = 8u << 20;
 
 std::string randomName() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -101,6 +104,7 @@ public:
       left -= static_cast<size_t>(n);
       written_ += static_cast<std::uint64_t>(n);
     }
+    startWriteback();
     return written_.load();
   }
 
@@ -129,9 +133,24 @@ public:
   void markCommitted() { committed_ = true; }
 
 private:
+  void startWriteback() {
+    const std::uint64_t end = written_;
+    if (!writeback_ || end - writeback_from_ < kWritebackStep) {
+      return;
+    }
+    // Only a hint (no waiting): should the file system refuse it, the fsync does it all.
+    if (::sync_file_range(fd_.get(), static_cast<off_t>(writeback_from_),
+                          static_cast<off_t>(end - writeback_from_), SYNC_FILE_RANGE_WRITE) != 0) {
+      writeback_ = false;
+    }
+    writeback_from_ = end;
+  }
+
   common::UniqueFd fd_;
   fs::path path_;
   common::DigestHasher hasher_{"sha256"};
+  std::uint64_t writeback_from_ = 0;
+  bool writeback_ = true;
   std::atomic<std::uint64_t> written_{0};
   std::optional<Digest> final_digest_;
   bool failed_ = false;

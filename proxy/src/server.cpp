@@ -47,18 +47,44 @@ bool sendFileRange(int socket_fd, int fd, std::uint64_t offset, std::uint64_t le
   return true;
 }
 
-// Copies through a buffer into the response stream (TLS, or no file descriptor).
-bool copyRange(BlobReadHandle& handle, std::ostream& out, std::uint64_t offset,
-               std::uint64_t length, std::vector<char>& buffer) {
+// Writes all of `data` to the socket itself, bypassing the response stream; false when the
+// client is gone or too slow (the stream's behaviour: no exception).
+bool sendAll(Poco::Net::StreamSocket& socket, const char* data, std::size_t size) {
+  try {
+    while (size > 0) {
+      const auto piece = static_cast<int>(std::min<std::size_t>(size, kCopyBuffer));
+      const int n = socket.sendBytes(data, piece);
+      if (n <= 0) {
+        return false;
+      }
+      data += n;
+      size -= static_cast<std::size_t>(n);
+    }
+    return true;
+  } catch (const Poco::Exception&) {
+    return false;
+  }
+}
+
+// Copies through a buffer (TLS, or no file descriptor): to the socket in large writes when it is
+// given, else into the response stream (chunked framing).
+bool copyRange(BlobReadHandle& handle, std::ostream& out, Poco::Net::StreamSocket* socket,
+               std::uint64_t offset, std::uint64_t length, std::vector<char>& buffer) {
   while (length > 0) {
     const auto want = static_cast<size_t>(std::min<std::uint64_t>(length, buffer.size()));
     const ssize_t n = handle.read(offset, buffer.data(), want);
     if (n <= 0) {
       return false;
     }
-    out.write(buffer.data(), n);
-    if (!out) {
-      return false;
+    if (socket) {
+      if (!sendAll(*socket, buffer.data(), static_cast<std::size_t>(n))) {
+        return false;
+      }
+    } else {
+      out.write(buffer.data(), n);
+      if (!out) {
+        return false;
+      }
     }
     offset += static_cast<std::uint64_t>(n);
     length -= static_cast<std::uint64_t>(n);
@@ -219,10 +245,17 @@ private:
     BlobReadHandle& handle = body.download ? body.download->reader() : *body.file;
     const auto fd = handle.fileDescriptor();
     int socket_fd = -1;
+    Poco::Net::StreamSocket* socket = nullptr;
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
-    // Chunked framing (unknown size) goes through the stream; so does TLS.
-    if (fd && impl && !impl->socket().secure() && body.length) {
-      socket_fd = impl->socket().impl()->sockfd();
+    // Chunked framing (unknown size) goes through the stream. A known size goes to the socket
+    // itself: with sendfile(2) on plain sockets, and in large writes on TLS, where the stream's
+    // 4 KiB buffer would make every 4 KiB its own TLS record and system call.
+    if (impl && body.length) {
+      if (fd && !impl->socket().secure()) {
+        socket_fd = impl->socket().impl()->sockfd();
+      } else {
+        socket = &impl->socket();
+      }
     }
     out.flush();
 
@@ -247,7 +280,7 @@ private:
       }
       const auto length = available - position;
       const bool ok = socket_fd >= 0 ? sendFileRange(socket_fd, *fd, position, length)
-                                     : copyRange(handle, out, position, length, buffer);
+                                     : copyRange(handle, out, socket, position, length, buffer);
       if (!ok) {
         return false;
       }

@@ -24,6 +24,32 @@ std::string readAll(proxy::BlobReadHandle& handle, size_t size) {
 
 } // namespace
 
+TEST_CASE("FsBlobStore: an upload written to disk while it grows commits intact",
+          "[proxy][storage]") {
+  testsupport::TempDir dir;
+  FsBlobStore store(dir.path());
+  // Several times the step at which written pages are sent to disk, in uneven pieces.
+  std::string bytes(20 * 1024 * 1024 + 12345, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  }
+  const auto digest = Digest::sha256Of(bytes);
+
+  auto writer = store.create();
+  REQUIRE(writer.ok());
+  for (size_t offset = 0; offset < bytes.size(); offset += 300 * 1024 + 7) {
+    REQUIRE((*writer)->append(std::string_view(bytes).substr(offset, 300 * 1024 + 7)).ok());
+  }
+  CHECK((*writer)->written() == bytes.size());
+  auto committed = store.commit(**writer, digest);
+  REQUIRE(committed.ok());
+  REQUIRE(committed.value());
+
+  auto handle = store.open(digest);
+  REQUIRE(handle);
+  CHECK(readAll(*handle, bytes.size()) == bytes);
+}
+
 TEST_CASE("FsBlobStore: a committed upload is readable under its digest", "[proxy][storage]") {
   testsupport::TempDir dir;
   FsBlobStore store(dir.path());

@@ -3,6 +3,7 @@
 #include "common/result.hpp"
 
 #include <chrono>
+#include <cstddef>
 #include <functional>
 #include <optional>
 #include <string>
@@ -54,6 +55,9 @@ struct HttpRequest {
   std::chrono::milliseconds timeout = std::chrono::seconds(60);
   /// Abort when no byte arrived for this long; zero means never.
   std::chrono::milliseconds stall_timeout{0};
+  /// Largest body piece curl reads at once; zero means curl's default (16 KiB). Big streamed
+  /// bodies want more: every piece is a callback, and for a blob a write and reader wake-ups.
+  std::size_t receive_buffer = 0;
   bool follow_redirects = false;
   /// PEM bundle to verify the server with; empty: the system's trust store.
   std::string ca_file;
