@@ -19,6 +19,11 @@
 namespace certmgr {
 namespace {
 
+// How long the program waits at exit for pings still queued or in flight: one attempt's
+// timeout. A server that answers gets its pings; one that swallows them (a firewall dropping
+// packets) costs the run at most this, not the minute and a half of all retries.
+constexpr auto kExitPingWait = std::chrono::seconds(10);
+
 constexpr const char* kUsage =
     "usage: certificate-manager [--config FILE] [--once | --healthcheck]\n"
     "\n"
@@ -136,9 +141,17 @@ int run(const Flags& flags) {
             issuer->name(), config.output_dir.string(), config.identifiers.describe(),
             config.check_interval.count(), pinger.enabled() ? "on" : "off");
 
+  // Pings never hold up or fail the run: wait a bounded time, then abandon what is left.
+  const auto flushPings = [&] {
+    if (!pinger.flush(kExitPingWait)) {
+      log->warn("healthcheck pings not delivered in time, exiting without them: waited_s={}",
+                kExitPingWait.count());
+    }
+  };
+
   if (flags.once) {
     const auto result = manager.check();
-    pinger.flush(std::chrono::seconds(90));
+    flushPings();
     return result.ok ? common::kExitOk : common::kExitTempFail;
   }
 
@@ -151,7 +164,7 @@ int run(const Flags& flags) {
   });
   scheduler.run();
   signal_thread.join();
-  pinger.flush(std::chrono::seconds(10));
+  flushPings();
   log->info("certificate-manager stopped");
   return common::kExitOk;
 }

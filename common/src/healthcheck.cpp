@@ -115,9 +115,14 @@ HealthcheckPinger::~HealthcheckPinger() {
     std::lock_guard lock(mutex_);
     stopping_ = true;
   }
+  cancel_ = true;
   changed_.notify_all();
   if (worker_.joinable()) {
     worker_.join();
+  }
+  if (!queue_.empty()) {
+    logger("healthcheck")
+        ->warn("healthcheck pings dropped at exit: count={} host={}", queue_.size(), hostOf(url_));
   }
 }
 
@@ -208,6 +213,7 @@ bool HealthcheckPinger::send(const Ping& ping) {
   request.timeout = options_.timeout;
   request.connect_timeout = options_.timeout;
   request.ca_file = options_.ca_file;
+  request.cancel = &cancel_;
   request.headers.emplace_back("Content-Type", "text/plain; charset=utf-8");
   const std::size_t limit = bodyLimit();
   request.body = ping.body.size() > limit ? ping.body.substr(ping.body.size() - limit) : ping.body;
@@ -236,6 +242,9 @@ bool HealthcheckPinger::send(const Ping& ping) {
         return false;
       }
       problem = "status " + std::to_string(result->status);
+    } else if (result.error().aborted) {
+      log->warn("healthcheck ping abandoned at exit: kind={} host={}", kind, hostOf(url_));
+      return false;
     } else if (result.error().timeout) {
       problem = result.error().message;
     } else {

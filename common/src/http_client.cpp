@@ -159,10 +159,17 @@ size_t onBodyPiece(char* data, size_t size, size_t count, void* user) {
 
 // curl's own low-speed check averages over a window of about five seconds, so a burst of bytes
 // hides a stall behind it for that long; this ends a transfer once no byte came for the limit.
+// curl calls it at least about once a second, also while nothing arrives, so a cancel from
+// another thread is noticed that soon.
 int onProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* transfer = static_cast<Transfer*>(user);
-  const auto idle = std::chrono::steady_clock::now() - transfer->last_byte_at;
-  if (idle >= transfer->request->stall_timeout) {
+  const auto* request = transfer->request;
+  if (request->cancel && request->cancel->load()) {
+    transfer->aborted = true;
+    return 1;
+  }
+  if (request->stall_timeout.count() > 0 &&
+      std::chrono::steady_clock::now() - transfer->last_byte_at >= request->stall_timeout) {
     transfer->stalled = true;
     return 1;
   }
@@ -368,8 +375,10 @@ Result<HttpResponse, HttpError> HttpClient::perform(const HttpRequest& request) 
     // The low-speed check also catches a trickle of under a byte per second; the progress
     // callback catches silence on time.
     options.set(DCP_OPT(CURLOPT_LOW_SPEED_LIMIT), 1L)
-        .set(DCP_OPT(CURLOPT_LOW_SPEED_TIME), wholeSecondsAtLeastOne(request.stall_timeout))
-        .set(DCP_OPT(CURLOPT_XFERINFOFUNCTION), &onProgress)
+        .set(DCP_OPT(CURLOPT_LOW_SPEED_TIME), wholeSecondsAtLeastOne(request.stall_timeout));
+  }
+  if (request.stall_timeout.count() > 0 || request.cancel) {
+    options.set(DCP_OPT(CURLOPT_XFERINFOFUNCTION), &onProgress)
         .set(DCP_OPT(CURLOPT_XFERINFODATA), &transfer)
         .set(DCP_OPT(CURLOPT_NOPROGRESS), 0L);
   }
@@ -407,6 +416,8 @@ Result<HttpResponse, HttpError> HttpClient::perform(const HttpRequest& request) 
     if (transfer.stalled) {
       error.message =
           "no data received for " + std::to_string(request.stall_timeout.count()) + " ms";
+    } else if (transfer.aborted && request.cancel && request.cancel->load()) {
+      error.message = "cancelled";
     }
     return error;
   }

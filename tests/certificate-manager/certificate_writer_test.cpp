@@ -21,6 +21,12 @@ mode_t modeOf(const std::filesystem::path& path) {
   return st.st_mode & 07777;
 }
 
+// The inode a name points at now; 0 when it does not exist.
+ino_t inodeOf(const std::filesystem::path& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
 size_t entriesIn(const std::filesystem::path& dir) {
   size_t n = 0;
   for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) {
@@ -108,5 +114,52 @@ TEST_CASE("CertificateWriter: a reader never sees a key without its certificate"
     done = true;
     reader.join();
     CHECK(violations == 0);
+  }
+}
+
+TEST_CASE("CertificateWriter: during a renewal a reader never sees the new key with the old "
+          "certificate, and the previous pair is in place first",
+          "[certmgr][writer]") {
+  TempDir ca_dir;
+  common::SystemClock clock;
+  certmgr::LanCa ca(ca_dir.path(), clock, 24h);
+  const auto old_pair = ca.issue({{"a.example"}, {}}, certmgr::KeyType::EcP256, std::nullopt);
+  const auto new_pair = ca.issue({{"a.example"}, {}}, certmgr::KeyType::EcP256, std::nullopt);
+
+  // The window between the two renames is a few microseconds: the reader compares inodes (a
+  // stat is quicker than a read), over enough rounds that a writer renaming the key first is
+  // caught (checked by swapping the two commits).
+  for (int round = 0; round < 100; ++round) {
+    TempDir out;
+    certmgr::CertificateWriter writer(out.path());
+    writer.write(old_pair);
+    const ino_t old_cert = inodeOf(out / "tls.crt");
+    const ino_t old_key = inodeOf(out / "tls.key");
+    std::atomic<bool> done{false};
+    std::atomic<int> new_key_old_cert{0};
+    std::atomic<int> new_cert_without_previous{0};
+    std::thread reader([&] {
+      while (!done) {
+        // The key first: once the new key is there, the new certificate must be too.
+        const ino_t key = inodeOf(out / "tls.key");
+        const ino_t cert = inodeOf(out / "tls.crt");
+        if (key != old_key && cert == old_cert) {
+          ++new_key_old_cert;
+        }
+        if (cert != old_cert && (inodeOf(out / "tls.crt.prev") != old_cert ||
+                                 inodeOf(out / "tls.key.prev") != old_key)) {
+          ++new_cert_without_previous;
+        }
+      }
+    });
+    writer.write(new_pair);
+    done = true;
+    reader.join();
+    CHECK(new_key_old_cert == 0);
+    CHECK(new_cert_without_previous == 0);
+    CHECK(common::readFile(out / "tls.crt") == new_pair.chain_pem);
+    CHECK(common::readFile(out / "tls.key") == new_pair.key_pem);
+    CHECK(common::readFile(out / "tls.crt.prev") == old_pair.chain_pem);
+    CHECK(common::readFile(out / "tls.key.prev") == old_pair.key_pem);
   }
 }

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <memory>
+#include <thread>
 
 using testsupport::TestHttpServer;
 using namespace std::chrono_literals;
@@ -146,6 +148,35 @@ TEST_CASE("HealthcheckPinger: a server that does not answer in time is retried",
   REQUIRE(pinger.flush(20s));
   CHECK(*sleeps.delays == std::vector<std::chrono::milliseconds>{1s});
   CHECK(server.requests().size() == 2);
+}
+
+TEST_CASE("HealthcheckPinger: destroying it abandons a ping the server never answers",
+          "[common][healthcheck]") {
+  TestHttpServer server;
+  server.onPrefix("*", "/ping/", [&server](const auto&, auto& response) {
+    server.sleepFor(60s); // a blackhole: the connection is accepted, no answer comes
+    TestHttpServer::reply(response, 200, "OK");
+  });
+  RecordedSleeps sleeps;
+  auto options = sleeps.options();
+  options.timeout = 30s;
+  auto pinger =
+      std::make_unique<common::HealthcheckPinger>(server.url() + "/ping/x", std::move(options));
+  pinger->start();
+  pinger->success();
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (server.requests().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);
+  }
+  REQUIRE(server.requests().size() == 1);
+  CHECK_FALSE(pinger->flush(200ms));
+
+  // Without the cancel, the destructor would wait for the attempt's 30 s timeout.
+  const auto before = std::chrono::steady_clock::now();
+  pinger.reset();
+  CHECK(std::chrono::steady_clock::now() - before < 3s);
+  CHECK(server.requests().size() == 1);
+  CHECK(sleeps.delays->empty());
 }
 
 TEST_CASE("HealthcheckPinger: the body respects Ping-Body-Limit, keeping the tail",

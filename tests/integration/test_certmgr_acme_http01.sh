@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # certificate-manager against Debian's pebble: issuance by HTTP-01 (its own responder, then a
-# webroot served by another web server), with pebble's default 5% nonce rejection; the chain
-# verifies against pebble's root; a second check does not renew; lego, issuing against the
-# same pebble, is the reference our certificate is compared with.
+# webroot the proxy serves on the validation port), with pebble's default 5% nonce rejection;
+# the chain verifies against pebble's root; a second check does not renew; the proxy's
+# challenge path reads no file outside its directory; lego, issuing against the same pebble,
+# is the reference our certificate is compared with.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_pebble.sh"
 dcp_setup
@@ -45,24 +46,49 @@ CERTMGR_OUTPUT_DIR="$DCP_TMP/empty" "$DCP_CERTMGR_BIN" --healthcheck >/dev/null 
 CERTMGR_OUTPUT_DIR=$out "$DCP_CERTMGR_BIN" --healthcheck || dcp_fail "healthcheck after issuance"
 dcp_pass "a check before the due time changes nothing"
 
-# 3. Webroot only: another web server owns the validation port and serves the token files, as
-# the proxy will on port 80.
+# 3. Webroot only: the proxy owns the validation port (port 80 in the bundle) and serves the
+# token files the certificate-manager writes, from its http.acme_challenge_dir.
 www="$DCP_TMP/www"
-mkdir -p "$www/.well-known/acme-challenge"
-dcp_spawn webroot_server "$DCP_TMP/webroot_server.log" \
-  python3 -m http.server --bind 127.0.0.1 --directory "$www" "$PEBBLE_HTTP_PORT"
-dcp_wait_http "http://127.0.0.1:$PEBBLE_HTTP_PORT/" 30 webroot_server
+challenges="$www/.well-known/acme-challenge"
+mkdir -p "$challenges"
+cat >"$DCP_TMP/proxy.yaml" <<EOF
+log: {level: debug}
+http: {addr: "127.0.0.1:$PEBBLE_HTTP_PORT", acme_challenge_dir: "$challenges"}
+storage: {root: "$DCP_TMP/cache"}
+upstreams:
+  - name: docker.io
+    url: "http://127.0.0.1:$(dcp_free_port)"
+    default: true
+EOF
+dcp_start_proxy proxy "$DCP_TMP/proxy.yaml"
 env "${acme_env[@]}" CERTMGR_OUTPUT_DIR="$DCP_TMP/certs-webroot" CERTMGR_HTTP01_ADDR= \
-  CERTMGR_HTTP01_WEBROOT="$www/.well-known/acme-challenge" \
-  HOMELAB_APP_EXTERNAL_DOMAIN=webroot.example.test \
+  CERTMGR_HTTP01_WEBROOT="$challenges" HOMELAB_APP_EXTERNAL_DOMAIN=webroot.example.test \
   "$DCP_CERTMGR_BIN" --once >"$DCP_TMP/run3.log" 2>&1 ||
-  { cat "$DCP_TMP/run3.log" >&2; dcp_fail "webroot issuance failed"; }
+  { cat "$DCP_TMP/run3.log" >&2; dcp_fail "issuance through the proxy's challenge path failed"; }
 dcp_verify_chain "$DCP_TMP/root.pem" "$DCP_TMP/certs-webroot/tls.crt"
-grep -q 'GET /.well-known/acme-challenge/' "$DCP_TMP/webroot_server.log" ||
-  dcp_fail "pebble never fetched a token file from the webroot"
-[ -z "$(ls -A "$www/.well-known/acme-challenge")" ] || dcp_fail "token files left in the webroot"
-dcp_stop webroot_server
-dcp_pass "http-01 issuance through a webroot"
+[ "$(dcp_proxy_requests proxy GET '^/\.well-known/acme-challenge/[A-Za-z0-9_-]+$')" -ge 1 ] ||
+  dcp_fail "pebble never fetched a token file through the proxy"
+[ -z "$(ls -A "$challenges")" ] || dcp_fail "token files left in the webroot"
+dcp_pass "http-01 issuance through the proxy serving the webroot"
+
+# The challenge path serves token files from that directory and nothing else: a name that
+# climbs out of it, spelled plainly or percent-encoded, is a 404 and never reads the file.
+printf 'outside-secret\n' >"$www/.well-known/outside"
+printf 'token-body' >"$challenges/Good_token-1"
+dcp_assert_eq "$(dcp_http GET "$proxy_URL/.well-known/acme-challenge/Good_token-1")" 200 \
+  "a token file in the challenge directory"
+dcp_assert_eq "$(cat "$DCP_TMP/body")" token-body "body of the token file"
+for bad in ../outside %2e%2e/outside %2E%2E%2Foutside ..%2foutside .%2e/outside \
+  ..%5coutside Good_token-1/../../outside; do
+  dcp_assert_eq "$(dcp_http GET "$proxy_URL/.well-known/acme-challenge/$bad" --path-as-is)" \
+    404 "challenge path $bad"
+  if grep -q outside-secret "$DCP_TMP/body"; then
+    dcp_fail "challenge path $bad read a file outside the directory"
+  fi
+done
+rm -f "$challenges/Good_token-1"
+dcp_stop proxy
+dcp_pass "the challenge path reads no file outside its directory"
 
 # 4. The reference: lego (4.9, no IP identifiers) for the same DNS names against the same pebble.
 env "${acme_env[@]}" CERTMGR_OUTPUT_DIR="$DCP_TMP/certs-dns-only" HOMELAB_APP_EXTERNAL_DOMAIN=$names \

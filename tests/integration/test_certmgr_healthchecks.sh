@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # certificate-manager reports to a healthchecks.io-style URL: /start then success for a good
 # check, /start then /fail with the tail of the run's log as body for a failed one, each pair
-# sharing one ?rid=; an unreachable ping URL neither fails nor holds up the run.
+# sharing one ?rid=; an unreachable ping URL neither fails nor holds up the run, whether it
+# refuses the connection or accepts it and never answers.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_pebble.sh"
 dcp_setup
@@ -54,7 +55,37 @@ grep -q 'healthcheck ping failed' "$DCP_TMP/run3.log" || dcp_fail "the failed pi
 [ $((SECONDS - start)) -lt 30 ] || dcp_fail "an unreachable ping URL held the run up"
 dcp_pass "an unreachable ping URL does not fail the run"
 
-# 4. No URL, no pings.
+# 4. A ping URL that accepts the connection and never answers (a firewall that swallows
+# requests): each attempt runs into its timeout and would be retried for a minute and a half.
+# --once still ends within its bounded wait, with the check's own exit code.
+blackhole=$(dcp_free_port)
+dcp_spawn blackhole "$DCP_TMP/blackhole.log" python3 "$DCP_TOOLS_DIR/blackhole.py" \
+  --port "$blackhole"
+dcp_wait_log "$DCP_TMP/blackhole.log" '^listening' 30 blackhole
+start=$SECONDS
+rc=0
+CERTMGR_OUTPUT_DIR="$DCP_TMP/certs-blackhole" \
+  HOMELAB_HEALTHCHECK_URL="http://127.0.0.1:$blackhole/ping/x" \
+  "$DCP_CERTMGR_BIN" --once >"$DCP_TMP/run4.log" 2>&1 || rc=$?
+elapsed=$((SECONDS - start))
+dcp_assert_eq "$rc" 0 "exit code of a good check with a blackholed ping URL"
+[ -s "$DCP_TMP/certs-blackhole/tls.crt" ] || dcp_fail "no certificate with a blackholed ping URL"
+grep -q '^accepted' "$DCP_TMP/blackhole.log" || dcp_fail "the pinger never reached the blackhole"
+grep -q 'healthcheck pings not delivered in time' "$DCP_TMP/run4.log" ||
+  dcp_fail "giving up on the pings at exit was not logged"
+[ "$elapsed" -le 20 ] || dcp_fail "a blackholed ping URL held --once up for ${elapsed}s"
+start=$SECONDS
+rc=0
+CERTMGR_MODE=acme CERTMGR_OUTPUT_DIR="$DCP_TMP/certs-blackhole-acme" \
+  CERTMGR_ACME_DIRECTORY="http://127.0.0.1:$closed/dir" HOMELAB_APP_EXTERNAL_DOMAIN=x.example.test \
+  HOMELAB_HEALTHCHECK_URL="http://127.0.0.1:$blackhole/ping/x" \
+  "$DCP_CERTMGR_BIN" --once >"$DCP_TMP/run5.log" 2>&1 || rc=$?
+elapsed=$((SECONDS - start))
+dcp_assert_eq "$rc" 75 "exit code of a failed check with a blackholed ping URL"
+[ "$elapsed" -le 20 ] || dcp_fail "a blackholed ping URL held a failed --once up for ${elapsed}s"
+dcp_pass "a ping URL that never answers does not hold up --once or change its exit code"
+
+# 5. No URL, no pings.
 : >"$pings"
 CERTMGR_OUTPUT_DIR="$DCP_TMP/certs" "$DCP_CERTMGR_BIN" --once >/dev/null 2>&1 || dcp_fail "check failed"
 [ ! -s "$pings" ] || dcp_fail "pinged without HOMELAB_HEALTHCHECK_URL"

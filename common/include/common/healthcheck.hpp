@@ -2,6 +2,7 @@
 
 #include "common/http_client.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -56,8 +57,10 @@ struct HealthcheckOptions {
 /// failed, each with `?rid=<uuid>` so start and end pair up.
 ///
 /// Pings are sent in order by a background thread, so a slow or unreachable server never
-/// blocks the run; a failed ping is logged as a warning and never fails anything. An empty URL
-/// disables the pinger. No method throws.
+/// blocks the run; a failed ping is logged as a warning and never fails anything. Destroying
+/// the pinger abandons the ping in flight within about a second and drops the queued ones:
+/// call flush() first to give them a bounded time. An empty URL disables the pinger. No method
+/// throws.
 class HealthcheckPinger {
 public:
   explicit HealthcheckPinger(std::string url, HealthcheckOptions options = {});
@@ -103,6 +106,8 @@ private:
   std::deque<Ping> queue_;
   bool busy_ = false;
   bool stopping_ = false;
+  // Aborts the HTTP request in flight when the pinger is destroyed.
+  std::atomic<bool> cancel_{false};
   std::string run_id_;
   std::size_t body_limit_ = 100 * 1024;
   std::thread worker_;

@@ -2,6 +2,7 @@
 
 #include "common/result.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -66,6 +67,9 @@ struct HttpRequest {
   std::function<bool(const HttpResponse&)> on_headers;
   /// Receives the body piece by piece instead of HttpResponse::body; false aborts.
   std::function<bool(std::string_view)> on_body;
+  /// When set, the transfer is aborted (HttpError::aborted) within about a second of another
+  /// thread storing true here, also while waiting for a server that never answers.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 /// An HTTP client on libcurl. Thread-safe; DNS answers and TLS sessions are shared across
