@@ -39,7 +39,8 @@ constexpr const char* kIps = "HOMELAB_APP_EXTERNAL_IP";
 constexpr const char* kHealthcheckUrl = "HOMELAB_HEALTHCHECK_URL";
 
 // The settings a YAML file may hold: the SETUP_ variables and the warm list (DCP_WARM_*, which
-// the proxy reads too), keyed without the prefix in lower case. Credentials and the names shared with the other programs come from the environment.
+// the proxy reads too), keyed without the prefix in lower case. Credentials and the names
+// shared with the other programs come from the environment.
 const std::set<std::string> kYamlSettings = {
     kProxyUrl,  kTlsUrl,         kCaFile,          kWaitTimeout, kBcryptCost,    kWarmImages,
     kClientDir, kClientHttpPort, kClientHttpsPort, kLogLevel,    kHealthcheckCa, kWarmPlatforms};
