@@ -176,6 +176,12 @@ void FsBlobStore::checkLayout() {
   }
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const auto name = entry.path().filename().string();
+    if (name.rfind(std::string(".") + kLayoutFile, 0) == 0 && common::isAtomicWriteLeftover(name)) {
+      // The layout file of a first start that crashed while writing it.
+      std::error_code remove_ec;
+      fs::remove(entry.path(), remove_ec);
+      continue;
+    }
     if (name != "lost+found" && name != "blobs" && name != "meta" && name != "tmp") {
       throw common::SetupError("storage root " + root_.string() + " is not empty and is not a " +
                                "docker-cache-proxy cache (found \"" + name +
@@ -195,8 +201,24 @@ void FsBlobStore::sweepTemporaryFiles() {
     fs::remove_all(entry.path(), ec);
     ++swept_;
   }
+  // A metadata write cut short by a crash leaves its temporary file beside the key; listMeta
+  // never shows it, so nothing else would ever remove it.
+  std::vector<fs::path> leftovers;
+  for (auto it = fs::recursive_directory_iterator(root_ / "meta", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) &&
+        common::isAtomicWriteLeftover(it->path().filename().string())) {
+      leftovers.push_back(it->path());
+    }
+  }
+  for (const auto& path : leftovers) {
+    if (fs::remove(path, ec)) {
+      ++swept_;
+    }
+  }
   if (swept_ > 0) {
-    common::logger("storage")->info("swept unfinished uploads left by an earlier run: count={}",
+    common::logger("storage")->info("swept temporary files left by an earlier run: count={}",
                                     swept_);
   }
 }
