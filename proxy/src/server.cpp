@@ -216,7 +216,7 @@ private:
 
   bool sendBlob(Poco::Net::HTTPServerRequest& request, std::ostream& out, BlobBody& body,
                 std::uint64_t& sent) {
-    BlobReadHandle& handle = body.download ? body.download->reader() : *body.file;
+    BlobReadHandle& handle = body.download ? *body.download : *body.file;
     const auto fd = handle.fileDescriptor();
     int socket_fd = -1;
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
@@ -227,27 +227,34 @@ private:
     out.flush();
 
     std::vector<char> buffer;
-    if (socket_fd < 0) {
-      buffer.resize(kCopyBuffer);
-    }
     std::uint64_t position = body.offset;
-    const std::optional<std::uint64_t> end =
-        body.length ? std::optional(body.offset + *body.length) : std::nullopt;
-    while (!end || position < *end) {
-      std::uint64_t available = end.value_or(UINT64_MAX);
+    // Without a length (a download of unknown size), until the download says it is complete.
+    const std::uint64_t end = body.length ? body.offset + *body.length : UINT64_MAX;
+    while (position < end) {
+      std::uint64_t available = end;
+      // A relayed download (the disk filled) keeps part of the body in memory only.
+      bool in_file = true;
       if (body.download) {
         auto readable = body.download->waitReadable(position);
         if (!readable.ok()) {
           return false;
         }
-        if (readable.value() <= position) {
-          break; // committed and fully sent
+        if (readable->end <= position) {
+          break; // verified and fully sent
         }
-        available = std::min(available, readable.value());
+        available = std::min(available, readable->end);
+        in_file = readable->in_file;
       }
       const auto length = available - position;
-      const bool ok = socket_fd >= 0 ? sendFileRange(socket_fd, *fd, position, length)
-                                     : copyRange(handle, out, position, length, buffer);
+      const bool zero_copy = socket_fd >= 0 && in_file;
+      if (!zero_copy && buffer.empty()) {
+        buffer.resize(kCopyBuffer);
+      }
+      if (zero_copy && !buffer.empty()) {
+        out.flush(); // what went through the stream goes first
+      }
+      const bool ok = zero_copy ? sendFileRange(socket_fd, *fd, position, length)
+                                : copyRange(handle, out, position, length, buffer);
       if (!ok) {
         return false;
       }
