@@ -354,6 +354,7 @@ Server::~Server() {
   for (auto& server : servers_) {
     server->stop();
   }
+  closeListeners();
   if (handlers_) {
     static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
   }
@@ -382,6 +383,7 @@ void Server::start() {
 
   for (const auto& address : config_.listen) {
     auto socket = bindAddress(address);
+    listeners_.push_back(socket);
     auto server = std::make_unique<Poco::Net::HTTPServer>(handlers, *pool_, socket, params);
     server->start();
     common::logger("server")->info("listening: addr={} port={}", address,
@@ -392,6 +394,7 @@ void Server::start() {
     Poco::Net::initializeSSL();
     tls_ = std::make_unique<TlsContextProvider>(config_.tls);
     auto socket = bindAddress(config_.tls.addr);
+    listeners_.push_back(socket);
     auto server = std::make_unique<Poco::Net::TCPServer>(
         new TlsConnectionFactory(*tls_, params, handlers), *pool_, socket, params);
     server->start();
@@ -405,6 +408,8 @@ void Server::stop(std::chrono::milliseconds grace) {
   for (auto& server : servers_) {
     server->stop();
   }
+  // New connections are refused from now on, not left waiting in the backlog.
+  closeListeners();
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (active_ > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -417,6 +422,17 @@ void Server::stop(std::chrono::milliseconds grace) {
   if (handlers_) {
     static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
   }
+}
+
+void Server::closeListeners() {
+  for (auto& listener : listeners_) {
+    try {
+      listener.close();
+    } catch (const Poco::Exception& e) {
+      common::logger("server")->warn("closing a listener failed: err={}", e.displayText());
+    }
+  }
+  listeners_.clear();
 }
 
 std::vector<std::uint16_t> Server::ports() const {
