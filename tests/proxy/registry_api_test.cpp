@@ -281,6 +281,53 @@ TEST_CASE("RegistryApi: with the disk full, blobs still reach the client, uncach
   }
 }
 
+TEST_CASE("RegistryApi: a rate-limited or stalled upstream gets cached tags served stale",
+          "[proxy][api][manifests]") {
+  Harness h(HarnessOptions{0, 500ms, std::nullopt, 0});
+  const std::string body = R"({"schemaVersion":2,"layers":[]})";
+  h.registry.addManifest("library/app", "v1", body);
+  h.registry.addManifest("library/app", "v2", R"({"schemaVersion":2,"v":2})");
+  REQUIRE(h.get("/v2/library/app/manifests/v1").status == 200);
+  h.clock.advance(6min);
+  testsupport::LogCapture log("manifests");
+
+  SECTION("429 with Retry-After: stale for what is cached, 429 for what is not") {
+    h.registry.failWith(429, {{"Retry-After", "120"}});
+    auto stale = h.get("/v2/library/app/manifests/v1");
+    CHECK(stale.status == 200);
+    CHECK(stale.body == body);
+    CHECK(stale.source == "stale");
+    CHECK(h.registry.count("HEAD", "/v2/library/app/manifests/v1") == 1);
+    CHECK_THAT(log.text(), Catch::Contains("[warning] upstream unavailable, serving cached "
+                                           "manifest: upstream=docker.io repo=library/app tag=v1"));
+
+    auto uncached = h.get("/v2/library/app/manifests/v2");
+    CHECK(uncached.status == 429);
+    CHECK(uncached.error_code == "TOOMANYREQUESTS");
+    CHECK(header(uncached, "Retry-After") == "120");
+    CHECK_THAT(uncached.body, Catch::Contains("rate limit") && Catch::Contains("not cached"));
+  }
+  SECTION("a stall past the request timeout: stale for what is cached, 503 for what is not") {
+    h.registry.stall_ms = 10'000;
+    const auto started = std::chrono::steady_clock::now();
+    auto stale = h.get("/v2/library/app/manifests/v1");
+    // The request timeout (500 ms) decided, not the end of the stall.
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    CHECK(stale.status == 200);
+    CHECK(stale.body == body);
+    CHECK(stale.source == "stale");
+    CHECK_THAT(log.text(),
+               Catch::Contains("[warning] upstream unavailable, serving cached "
+                               "manifest: upstream=docker.io repo=library/app tag=v1") &&
+                   Catch::Contains("timed out"));
+
+    auto uncached = h.get("/v2/library/app/manifests/v2");
+    CHECK(uncached.status == 503);
+    CHECK(uncached.error_code == "UNAVAILABLE");
+    CHECK_THAT(uncached.body, Catch::Contains("not cached"));
+  }
+}
+
 TEST_CASE("RegistryApi: a disk that fills during a download still gives its clients the blob",
           "[proxy][api][blobs]") {
   // 20 MB free by the disk's account, but uploads fail past 300 kB, as when other downloads
