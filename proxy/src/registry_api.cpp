@@ -474,6 +474,10 @@ ApiResponse RegistryApi::referrers(const Route& route, Upstream& upstream) {
   if (page.ok()) {
     response.body = std::move(page->body);
     response.source = "upstream";
+    // OCI distribution spec, listing referrers: a client filters itself unless told it is done.
+    if (page->filters_applied) {
+      response.setHeader("OCI-Filters-Applied", *page->filters_applied);
+    }
   } else if (page.error().kind == UpstreamError::Kind::NotFound || isOutage(page.error())) {
     // An upstream without the referrers API, or one that is down: per the spec, a registry that
     // knows no referrers answers an empty index.

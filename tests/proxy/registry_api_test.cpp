@@ -328,6 +328,51 @@ TEST_CASE("RegistryApi: a rate-limited or stalled upstream gets cached tags serv
   }
 }
 
+TEST_CASE("RegistryApi: referrers come from the upstream, an empty index when it cannot answer",
+          "[proxy][api]") {
+  Harness h;
+  const auto subject = h.registry.addManifest("library/app", "v1", R"({"schemaVersion":2})");
+  const std::string all =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
+      R"({"digest":"sha256:aa","artifactType":"application/vnd.example.sbom+json"},)"
+      R"({"digest":"sha256:bb","artifactType":"application/vnd.example.sig"}]})";
+  const std::string sboms =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
+      R"({"digest":"sha256:aa","artifactType":"application/vnd.example.sbom+json"}]})";
+  h.registry.addReferrers("library/app", subject, all);
+  h.registry.addReferrers("library/app", subject, sboms, "application/vnd.example.sbom+json");
+  const auto path = "/v2/library/app/referrers/" + subject;
+
+  auto listed = h.get(path);
+  CHECK(listed.status == 200);
+  CHECK(listed.body == all);
+  CHECK(header(listed, "Content-Type") == "application/vnd.oci.image.index.v1+json");
+  CHECK(header(listed, "OCI-Filters-Applied").empty());
+
+  SECTION("the artifactType filter reaches the upstream, and its answer comes back") {
+    auto filtered = h.get(path + "?artifactType=application%2Fvnd.example.sbom%2Bjson");
+    CHECK(filtered.status == 200);
+    CHECK(filtered.body == sboms);
+    CHECK(header(filtered, "OCI-Filters-Applied") == "artifactType");
+    CHECK(h.registry.server().requests().back().query ==
+          "artifactType=application%2Fvnd.example.sbom%2Bjson");
+  }
+  SECTION("an upstream that answers 503 gives the empty index") {
+    h.registry.down = true;
+    auto empty = h.get(path);
+    CHECK(empty.status == 200);
+    CHECK(header(empty, "Content-Type") == "application/vnd.oci.image.index.v1+json");
+    CHECK(empty.body ==
+          R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+          R"("manifests":[]})");
+  }
+  SECTION("an upstream without the referrers API (404) gives the empty index") {
+    auto none = h.get("/v2/library/other/referrers/" + subject);
+    CHECK(none.status == 200);
+    CHECK_THAT(none.body, Catch::Contains(R"("manifests":[])"));
+  }
+}
+
 TEST_CASE("RegistryApi: a disk that fills during a download still gives its clients the blob",
           "[proxy][api][blobs]") {
   // 20 MB free by the disk's account, but uploads fail past 300 kB, as when other downloads
