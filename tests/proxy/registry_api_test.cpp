@@ -373,6 +373,35 @@ TEST_CASE("RegistryApi: referrers come from the upstream, an empty index when it
   }
 }
 
+TEST_CASE("RegistryApi: a manifest cached for one repository is confirmed for another by HEAD",
+          "[proxy][api][manifests]") {
+  Harness h;
+  const std::string body = R"({"schemaVersion":2,"private":true})";
+  const auto digest = h.registry.addManifest("library/app", "v1", body);
+  REQUIRE(h.get("/v2/library/app/manifests/v1").status == 200);
+  const auto path = "/v2/library/other/manifests/" + digest;
+
+  SECTION("the upstream lacks it there: 404, the cached bytes are not served") {
+    auto refused = h.get(path);
+    CHECK(refused.status == 404);
+    CHECK(refused.error_code == "MANIFEST_UNKNOWN");
+    CHECK_THAT(refused.body, !Catch::Contains("private"));
+    CHECK(h.registry.count("HEAD", path) == 1);
+    CHECK(h.registry.count("GET", path) == 0);
+  }
+  SECTION("the upstream has it there: one HEAD confirms it, no GET, then no request at all") {
+    h.registry.addManifest("library/other", "", body);
+    auto confirmed = h.get(path);
+    CHECK(confirmed.status == 200);
+    CHECK(confirmed.body == body);
+    CHECK(confirmed.source == "cache");
+    auto again = h.get(path);
+    CHECK(again.body == body);
+    CHECK(h.registry.count("HEAD", path) == 1);
+    CHECK(h.registry.count("GET", path) == 0);
+  }
+}
+
 TEST_CASE("RegistryApi: a disk that fills during a download still gives its clients the blob",
           "[proxy][api][blobs]") {
   // 20 MB free by the disk's account, but uploads fail past 300 kB, as when other downloads
