@@ -328,6 +328,30 @@ TEST_CASE("RegistryApi: a rate-limited or stalled upstream gets cached tags serv
   }
 }
 
+TEST_CASE("RegistryApi: Docker's and containerd's Accept lists find a fresh tag in the cache",
+          "[proxy][api][manifests]") {
+  Harness h;
+  const auto index = R"({"schemaVersion":2,"manifests":[]})";
+  h.registry.addManifest("library/app", "v1", index, "application/vnd.oci.image.index.v1+json");
+  // containerd 1.6's resolver (one header); Docker 20.10 sends the same types as headers of
+  // their own, which the server joins into one list (RFC 9110 section 5.3).
+  const std::string containerd =
+      "application/vnd.docker.distribution.manifest.v2+json, "
+      "application/vnd.docker.distribution.manifest.list.v2+json, "
+      "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*";
+  REQUIRE(h.getAccepting("/v2/library/app/manifests/v1", containerd).status == 200);
+  const auto upstream_requests = h.registry.countContaining("*", "/manifests/");
+
+  for (const auto& accept : {containerd, std::string("application/vnd.oci.image.index.v1+json")}) {
+    for (const char* method : {"HEAD", "GET"}) {
+      auto answer = h.getAccepting("/v2/library/app/manifests/v1", accept, method);
+      CHECK(answer.status == 200);
+      CHECK(answer.source == "cache");
+    }
+  }
+  CHECK(h.registry.countContaining("*", "/manifests/") == upstream_requests);
+}
+
 TEST_CASE("RegistryApi: referrers come from the upstream, an empty index when it cannot answer",
           "[proxy][api]") {
   Harness h;
