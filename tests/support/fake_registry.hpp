@@ -107,8 +107,8 @@ private:
       TestHttpServer::reply(response, 200, "{}");
       return;
     }
-    if (stall_ms > 0) {
-      server_.sleepFor(std::chrono::milliseconds(stall_ms.load()));
+    if (stall_ms > 0 && !server_.sleepFor(std::chrono::milliseconds(stall_ms.load()))) {
+      return; // the server is going away
     }
     {
       std::unique_lock lock(mutex_);
@@ -242,13 +242,14 @@ private:
     TestHttpServer::reply(response, 200, index, headers);
   }
 
-  TestHttpServer server_;
   mutable std::mutex mutex_;
   int fail_status_ = 0;
   std::vector<std::pair<std::string, std::string>> fail_headers_;
   std::map<std::string, std::string> referrers_;
   std::map<std::string, Manifest> manifests_;
   std::map<std::string, std::string> blobs_;
+  // Last, so it stops (and its handlers end) before the state they read goes.
+  TestHttpServer server_;
 };
 
 } // namespace testsupport
