@@ -14,6 +14,8 @@
 namespace common {
 namespace {
 
+constexpr std::string_view kTemporaryMark = ".tmp-";
+
 std::string randomSuffix() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   std::ostringstream out;
@@ -22,6 +24,16 @@ std::string randomSuffix() {
 }
 
 } // namespace
+
+bool isAtomicWriteLeftover(std::string_view file_name) {
+  const auto mark = file_name.rfind(kTemporaryMark);
+  if (file_name.size() < 2 || file_name.front() != '.' || mark == std::string_view::npos ||
+      mark < 2) {
+    return false;
+  }
+  const auto suffix = file_name.substr(mark + kTemporaryMark.size());
+  return !suffix.empty() && suffix.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
 
 void syncDirectory(const std::filesystem::path& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -35,7 +47,8 @@ void syncDirectory(const std::filesystem::path& dir) {
 
 void writeFileAtomically(const std::filesystem::path& path, std::string_view data, mode_t mode) {
   const auto dir = path.has_parent_path() ? path.parent_path() : std::filesystem::path(".");
-  const auto tmp = dir / ("." + path.filename().string() + ".tmp-" + randomSuffix());
+  const auto tmp =
+      dir / ("." + path.filename().string() + std::string(kTemporaryMark) + randomSuffix());
 
   UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) {

@@ -59,6 +59,14 @@ void DigestHasher::update(std::string_view bytes) {
   }
 }
 
+std::unique_ptr<DigestHasher> DigestHasher::copy() const {
+  auto twin = std::make_unique<DigestHasher>(algorithm_);
+  if (EVP_MD_CTX_copy_ex(twin->ctx_.get(), ctx_.get()) != 1) {
+    throw Error(opensslError("EVP_MD_CTX_copy_ex failed"));
+  }
+  return twin;
+}
+
 std::string DigestHasher::finish() {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int length = 0;

@@ -147,6 +147,8 @@ size_t onBodyPiece(char* data, size_t size, size_t count, void* user) {
         transfer->aborted = true;
         return 0;
       }
+      // A sink that took its time (a relay waiting for its slowest client) is no upstream stall.
+      transfer->last_byte_at = std::chrono::steady_clock::now();
       return length;
     }
     transfer->response.body.append(data, length);

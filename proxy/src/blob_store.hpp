@@ -1,6 +1,7 @@
 #pragma once
 
 #include "common/clock.hpp"
+#include "common/digest_hasher.hpp"
 #include "common/result.hpp"
 #include "reference.hpp"
 
@@ -47,11 +48,16 @@ public:
 /// `BlobStore::commit` has verified them.
 class BlobWriter : public BlobReadHandle {
 public:
-  /// Appends; a failed write (a full disk among others) is an error and leaves the writer unusable.
+  /// Appends; a failed write (a full disk among others) is an error and leaves the writer unusable:
+  /// the temporary object is dropped at once, and what was written stays readable through this
+  /// writer until it is destroyed. `written()` counts the bytes of `data` that went in before.
   virtual common::Result<std::uint64_t, StoreError> append(std::string_view data) = 0;
   virtual std::uint64_t written() const = 0;
   /// The sha256 digest of everything appended, computed as the bytes went in.
   virtual Digest digest() = 0;
+  /// The running hash of what was appended, copied: to go on verifying bytes the store could not
+  /// take (a download relayed to its clients after the disk filled).
+  virtual std::unique_ptr<common::DigestHasher> hashSoFar() const = 0;
 };
 
 /// Where the cache keeps its bytes. One interface, so an object store can later hold one cache for
@@ -86,8 +92,15 @@ public:
   /// The names directly below `prefix` ("a/b/" -> "c", "d.json").
   virtual std::vector<std::string> listMeta(const std::string& prefix) = 0;
 
-  /// Whether `bytes` more can be stored while keeping the configured free-space reserve.
+  /// Whether `bytes` more can be stored while keeping the configured free-space reserve. False for
+  /// everything while a shortage noted by `noteNoSpace` lasts.
   virtual bool hasRoomFor(std::uint64_t bytes) = 0;
+  /// Records that a write failed for want of space while storing content of `bytes`: the store
+  /// counts as full (nothing new is cached, readiness says so) until that much is free again
+  /// above the reserve. The cleanup makes room for it as it does for the reserve.
+  virtual void noteNoSpace(std::uint64_t bytes) = 0;
+  /// The size of the content a full disk refused, while the shortage lasts; 0 otherwise.
+  virtual std::uint64_t shortage() = 0;
   /// Capacity and free space; nothing when the store cannot tell.
   virtual std::optional<StorageSpace> space() = 0;
   /// Whether the store accepts writes (a probe, for readiness).

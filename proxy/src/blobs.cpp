@@ -77,16 +77,16 @@ common::Result<BlobAnswer, UpstreamError> BlobService::resolve(Upstream& upstrea
       answer.source = Source::Upstream;
       return answer;
     }
-    auto download = joined.value();
-    if (!download) {
+    auto reader = joined.value();
+    if (!reader) {
       if (auto answer = fromStore(digest, want_body)) {
         return *answer;
       }
       continue;
     }
-    auto started = download->waitStarted();
+    auto started = reader->download().waitStarted();
     if (!started.ok()) {
-      if (download->noSpace()) {
+      if (reader->download().noSpace()) {
         BlobAnswer answer;
         answer.pass_through = true;
         answer.source = Source::Upstream;
@@ -96,7 +96,7 @@ common::Result<BlobAnswer, UpstreamError> BlobService::resolve(Upstream& upstrea
     }
     BlobAnswer answer;
     answer.size = started.value();
-    answer.download = download;
+    answer.download = std::move(reader);
     answer.source = Source::Upstream;
     return answer;
   }

@@ -13,7 +13,7 @@ namespace proxy {
 struct BlobAnswer {
   std::optional<std::uint64_t> size;
   std::shared_ptr<BlobReadHandle> file;
-  std::shared_ptr<BlobDownload> download;
+  std::shared_ptr<DownloadReader> download;
   bool pass_through = false;
   Source source = Source::Cache;
 };

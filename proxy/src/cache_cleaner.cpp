@@ -97,7 +97,8 @@ void CacheCleaner::loop() {
       break;
     }
     const auto interval = settings_.cache.cleanup_interval;
-    const auto min_free = settings_.min_free;
+    // A write the full disk refused asks for room as the reserve does.
+    const auto min_free = settings_.min_free + store_.shortage();
     bool due = triggered_ || std::chrono::steady_clock::now() - last_run >= interval;
     triggered_ = false;
     lock.unlock();
@@ -130,7 +131,7 @@ CleanupPolicy CacheCleaner::policyFor(const CacheInventory& inventory) const {
   }
   policy.high_watermark = cache.high_watermark;
   policy.low_watermark = cache.low_watermark;
-  policy.min_free = settings_.min_free;
+  policy.min_free = settings_.min_free + store_.shortage();
   policy.expire_after = cache.expire_after;
   return policy;
 }

@@ -6,6 +6,7 @@
 #include "common/logging.hpp"
 #include "common/unique_fd.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <random>
@@ -92,8 +93,11 @@ public:
         continue;
       }
       if (n < 0) {
-        failed_ = true;
         const int err = errno;
+        failed_ = true;
+        // Nothing will be committed: free the name now; the descriptor keeps what was written
+        // readable for the clients still behind, and the space goes with the last of them.
+        ::unlink(path_.c_str());
         return StoreError{common::systemErrorMessage("write " + path_.string(), err),
                           err == ENOSPC || err == EDQUOT};
       }
@@ -116,6 +120,8 @@ public:
     }
     return *final_digest_;
   }
+
+  std::unique_ptr<common::DigestHasher> hashSoFar() const override { return hasher_.copy(); }
 
   ssize_t read(std::uint64_t offset, char* buffer, std::size_t length) override {
     ssize_t n;
@@ -195,6 +201,12 @@ void FsBlobStore::checkLayout() {
   }
   for (const auto& entry : fs::directory_iterator(root_, ec)) {
     const auto name = entry.path().filename().string();
+    if (name.rfind(std::string(".") + kLayoutFile, 0) == 0 && common::isAtomicWriteLeftover(name)) {
+      // The layout file of a first start that crashed while writing it.
+      std::error_code remove_ec;
+      fs::remove(entry.path(), remove_ec);
+      continue;
+    }
     if (name != "lost+found" && name != "blobs" && name != "meta" && name != "tmp") {
       throw common::SetupError("storage root " + root_.string() + " is not empty and is not a " +
                                "docker-cache-proxy cache (found \"" + name +
@@ -214,8 +226,24 @@ void FsBlobStore::sweepTemporaryFiles() {
     fs::remove_all(entry.path(), ec);
     ++swept_;
   }
+  // A metadata write cut short by a crash leaves its temporary file beside the key; listMeta
+  // never shows it, so nothing else would ever remove it.
+  std::vector<fs::path> leftovers;
+  for (auto it = fs::recursive_directory_iterator(root_ / "meta", ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->is_regular_file(type_ec) &&
+        common::isAtomicWriteLeftover(it->path().filename().string())) {
+      leftovers.push_back(it->path());
+    }
+  }
+  for (const auto& path : leftovers) {
+    if (fs::remove(path, ec)) {
+      ++swept_;
+    }
+  }
   if (swept_ > 0) {
-    common::logger("storage")->info("swept unfinished uploads left by an earlier run: count={}",
+    common::logger("storage")->info("swept temporary files left by an earlier run: count={}",
                                     swept_);
   }
 }
@@ -426,12 +454,34 @@ std::vector<std::string> FsBlobStore::listMeta(const std::string& prefix) {
 }
 
 bool FsBlobStore::hasRoomFor(std::uint64_t bytes) {
-  struct statvfs st {};
-  if (::statvfs(root_.c_str(), &st) != 0) {
+  const auto free_space = space();
+  if (!free_space || shortage() > 0) {
     return false;
   }
-  const auto available = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-  return available >= bytes + min_free_bytes_;
+  return free_space->available >= bytes + min_free_bytes_;
+}
+
+void FsBlobStore::noteNoSpace(std::uint64_t bytes) {
+  bytes = std::max<std::uint64_t>(bytes, 1);
+  auto current = shortage_.load();
+  while (current < bytes && !shortage_.compare_exchange_weak(current, bytes)) {
+  }
+}
+
+std::uint64_t FsBlobStore::shortage() {
+  auto wanted = shortage_.load();
+  if (wanted == 0) {
+    return 0;
+  }
+  const auto free_space = space();
+  if (!free_space || free_space->available < wanted + min_free_bytes_) {
+    return wanted;
+  }
+  if (shortage_.compare_exchange_strong(wanted, 0)) {
+    common::logger("storage")->info("storage has room again after a full disk: available={}",
+                                    free_space->available);
+  }
+  return 0;
 }
 
 std::optional<StorageSpace> FsBlobStore::space() {

@@ -37,6 +37,8 @@ public:
   std::vector<std::string> listMeta(const std::string& prefix) override;
 
   bool hasRoomFor(std::uint64_t bytes) override;
+  void noteNoSpace(std::uint64_t bytes) override;
+  std::uint64_t shortage() override;
   std::optional<StorageSpace> space() override;
   bool writable() override;
 
@@ -53,6 +55,7 @@ private:
 
   std::filesystem::path root_;
   std::uint64_t min_free_bytes_;
+  std::atomic<std::uint64_t> shortage_{0};
   int swept_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "registry_api.hpp"
 
+#include "common/digest_hasher.hpp"
 #include "common/logging.hpp"
 #include "range.hpp"
 
@@ -288,14 +289,31 @@ ApiResponse RegistryApi::blob(const Route& route, Upstream& upstream, const ApiR
   response.setHeader("ETag", "\"" + route.digest->str() + "\"");
 
   if (answer.pass_through) {
+    // TODO: Content-Length and Range on a passed-through blob; while the disk is full, such a
+    // blob is sent whole and chunked, and a resumed download starts over.
     const auto repository = *route.repository;
     const auto digest = *route.digest;
     response.stream = [client = upstream.shared_from_this(), repository,
                        digest](const BodyWriter& write) {
+      common::DigestHasher hasher(digest.algorithm());
       auto result = client->getBlob(
           repository, digest, [](std::optional<std::uint64_t>) { return true; },
-          [&write](std::string_view data) { return write(data); });
-      return result.ok();
+          [&](std::string_view data) {
+            hasher.update(data);
+            return write(data);
+          });
+      if (!result.ok()) {
+        return false;
+      }
+      // Failing here leaves the chunked body without its last chunk: the client sees a cut
+      // body, never a complete one that fails verification.
+      if (const auto actual = hasher.finish(); actual != digest.str()) {
+        common::logger("api")->error("blob digest mismatch, passed-through body cut: repo={} "
+                                     "digest={} actual={}",
+                                     repository.str(), digest.str(), actual);
+        return false;
+      }
+      return true;
     };
     return response;
   }
@@ -456,6 +474,10 @@ ApiResponse RegistryApi::referrers(const Route& route, Upstream& upstream) {
   if (page.ok()) {
     response.body = std::move(page->body);
     response.source = "upstream";
+    // OCI distribution spec, listing referrers: a client filters itself unless told it is done.
+    if (page->filters_applied) {
+      response.setHeader("OCI-Filters-Applied", *page->filters_applied);
+    }
   } else if (page.error().kind == UpstreamError::Kind::NotFound || isOutage(page.error())) {
     // An upstream without the referrers API, or one that is down: per the spec, a registry that
     // knows no referrers answers an empty index.

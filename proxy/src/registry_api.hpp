@@ -37,7 +37,7 @@ struct ApiRequest {
 /// is not known yet (a download without Content-Length).
 struct BlobBody {
   std::shared_ptr<BlobReadHandle> file;
-  std::shared_ptr<BlobDownload> download;
+  std::shared_ptr<DownloadReader> download;
   std::uint64_t offset = 0;
   std::optional<std::uint64_t> length;
 };

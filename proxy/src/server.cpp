@@ -242,45 +242,49 @@ private:
 
   bool sendBlob(Poco::Net::HTTPServerRequest& request, std::ostream& out, BlobBody& body,
                 std::uint64_t& sent) {
-    BlobReadHandle& handle = body.download ? body.download->reader() : *body.file;
+    BlobReadHandle& handle = body.download ? *body.download : *body.file;
     const auto fd = handle.fileDescriptor();
     int socket_fd = -1;
     Poco::Net::StreamSocket* socket = nullptr;
     auto* impl = dynamic_cast<Poco::Net::HTTPServerRequestImpl*>(&request);
     // Chunked framing (unknown size) goes through the stream. A known size goes to the socket
-    // itself: with sendfile(2) on plain sockets, and in large writes on TLS, where the stream's
-    // 4 KiB buffer would make every 4 KiB its own TLS record and system call.
+    // itself: with sendfile(2) on plain sockets, and in large writes on TLS (and for a relay's
+    // bytes in memory), where the stream's 4 KiB buffer would make every 4 KiB its own TLS record
+    // and system call.
     if (impl && body.length) {
+      socket = &impl->socket();
       if (fd && !impl->socket().secure()) {
         socket_fd = impl->socket().impl()->sockfd();
-      } else {
-        socket = &impl->socket();
       }
     }
     out.flush();
 
     std::vector<char> buffer;
-    if (socket_fd < 0) {
-      buffer.resize(kCopyBuffer);
-    }
     std::uint64_t position = body.offset;
-    const std::optional<std::uint64_t> end =
-        body.length ? std::optional(body.offset + *body.length) : std::nullopt;
-    while (!end || position < *end) {
-      std::uint64_t available = end.value_or(UINT64_MAX);
+    // Without a length (a download of unknown size), until the download says it is complete.
+    const std::uint64_t end = body.length ? body.offset + *body.length : UINT64_MAX;
+    while (position < end) {
+      std::uint64_t available = end;
+      // A relayed download (the disk filled) keeps part of the body in memory only.
+      bool in_file = true;
       if (body.download) {
         auto readable = body.download->waitReadable(position);
         if (!readable.ok()) {
           return false;
         }
-        if (readable.value() <= position) {
-          break; // committed and fully sent
+        if (readable->end <= position) {
+          break; // verified and fully sent
         }
-        available = std::min(available, readable.value());
+        available = std::min(available, readable->end);
+        in_file = readable->in_file;
       }
       const auto length = available - position;
-      const bool ok = socket_fd >= 0 ? sendFileRange(socket_fd, *fd, position, length)
-                                     : copyRange(handle, out, socket, position, length, buffer);
+      const bool zero_copy = socket_fd >= 0 && in_file;
+      if (!zero_copy && buffer.empty()) {
+        buffer.resize(kCopyBuffer);
+      }
+      const bool ok = zero_copy ? sendFileRange(socket_fd, *fd, position, length)
+                                : copyRange(handle, out, socket, position, length, buffer);
       if (!ok) {
         return false;
       }
@@ -380,6 +384,7 @@ Server::~Server() {
   for (auto& server : servers_) {
     server->stop();
   }
+  closeListeners();
   if (handlers_) {
     static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
   }
@@ -408,6 +413,7 @@ void Server::start() {
 
   for (const auto& address : config_.listen) {
     auto socket = bindAddress(address);
+    listeners_.push_back(socket);
     auto server = std::make_unique<Poco::Net::HTTPServer>(handlers, *pool_, socket, params);
     server->start();
     common::logger("server")->info("listening: addr={} port={}", address,
@@ -418,6 +424,7 @@ void Server::start() {
     Poco::Net::initializeSSL();
     tls_ = std::make_unique<TlsContextProvider>(config_.tls);
     auto socket = bindAddress(config_.tls.addr);
+    listeners_.push_back(socket);
     auto server = std::make_unique<Poco::Net::TCPServer>(
         new TlsConnectionFactory(*tls_, params, handlers), *pool_, socket, params);
     server->start();
@@ -431,6 +438,8 @@ void Server::stop(std::chrono::milliseconds grace) {
   for (auto& server : servers_) {
     server->stop();
   }
+  // New connections are refused from now on, not left waiting in the backlog.
+  closeListeners();
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (active_ > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -443,6 +452,17 @@ void Server::stop(std::chrono::milliseconds grace) {
   if (handlers_) {
     static_cast<HandlerFactory*>(handlers_.get())->closeIdleConnections();
   }
+}
+
+void Server::closeListeners() {
+  for (auto& listener : listeners_) {
+    try {
+      listener.close();
+    } catch (const Poco::Exception& e) {
+      common::logger("server")->warn("closing a listener failed: err={}", e.displayText());
+    }
+  }
+  listeners_.clear();
 }
 
 std::vector<std::uint16_t> Server::ports() const {

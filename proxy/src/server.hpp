@@ -8,6 +8,7 @@
 
 #include <Poco/Net/HTTPRequestHandler.h>
 #include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/ServerSocket.h>
 #include <Poco/ThreadPool.h>
 #include <atomic>
 #include <chrono>
@@ -56,6 +57,8 @@ public:
   int activeRequests() const { return active_; }
 
 private:
+  void closeListeners();
+
   const ProxyConfig& config_;
   RegistryApi& api_;
   ExtraHandler extra_;
@@ -65,6 +68,9 @@ private:
   std::unique_ptr<TlsContextProvider> tls_;
   Poco::Net::HTTPRequestHandlerFactory::Ptr handlers_;
   std::vector<std::unique_ptr<Poco::Net::TCPServer>> servers_;
+  // The listening sockets, closed at stop: a stopped Poco server leaves its socket open, and the
+  // kernel would go on accepting connections nobody answers.
+  std::vector<Poco::Net::ServerSocket> listeners_;
   std::atomic<int> active_{0};
 };
 

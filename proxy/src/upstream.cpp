@@ -775,7 +775,7 @@ UpstreamResult<ListPage> Upstream::tagsList(const RepositoryName& repository,
     return impl_->statusError(*answer, what);
   }
   return ListPage{std::move(answer->body), answer->headers.get("content-type").value_or(""),
-                  answer->headers.get("link")};
+                  answer->headers.get("link"), std::nullopt};
 }
 
 UpstreamResult<ListPage> Upstream::referrers(const RepositoryName& repository, const Digest& digest,
@@ -794,7 +794,7 @@ UpstreamResult<ListPage> Upstream::referrers(const RepositoryName& repository, c
     return impl_->statusError(*answer, what);
   }
   return ListPage{std::move(answer->body), answer->headers.get("content-type").value_or(""),
-                  answer->headers.get("link")};
+                  answer->headers.get("link"), answer->headers.get("oci-filters-applied")};
 }
 
 RateLimitStatus Upstream::rateLimit() const {

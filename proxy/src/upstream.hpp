@@ -63,6 +63,8 @@ struct ListPage {
   std::string content_type;
   /// The `Link: <...>; rel="next"` header, if any, as received.
   std::optional<std::string> link;
+  /// The `OCI-Filters-Applied` header of a referrers answer: the filters the upstream applied.
+  std::optional<std::string> filters_applied;
 };
 
 /// What the upstream said of its pull limit (Docker Hub's `ratelimit-remaining`).

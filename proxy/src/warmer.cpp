@@ -198,11 +198,15 @@ std::optional<std::string> Warmer::cacheBlob(Upstream& upstream, const Repositor
     if (!readable.ok()) {
       return what + ": " + readable.error().message;
     }
-    if (readable.value() == offset) {
-      return std::nullopt;
+    if (readable->end == offset) {
+      break;
     }
-    offset = readable.value();
+    offset = readable->end;
   }
+  if (!answer->download->download().committed()) {
+    return what + ": the cache cannot store it (storage full)";
+  }
+  return std::nullopt;
 }
 
 } // namespace proxy

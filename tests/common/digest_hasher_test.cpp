@@ -20,3 +20,13 @@ TEST_CASE("DigestHasher: sha512 is supported, other algorithms are refused", "[c
   CHECK_FALSE(common::DigestHasher::supports("md5"));
   CHECK_THROWS_WITH(common::DigestHasher("md5"), Catch::Matchers::Contains("expected sha256"));
 }
+
+TEST_CASE("DigestHasher: a copy goes on from the state it was made in", "[common][digest]") {
+  common::DigestHasher hasher("sha256");
+  hasher.update("a");
+  const auto twin = hasher.copy();
+  twin->update("bc");
+  hasher.update("xyz");
+  CHECK(twin->finish() == common::digestOf("sha256", "abc"));
+  CHECK(hasher.finish() == common::digestOf("sha256", "axyz"));
+}

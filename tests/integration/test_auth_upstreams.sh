@@ -97,13 +97,22 @@ for route in badhp.dcp.test badtk.dcp.test anonhp.dcp.test; do
 done
 dcp_pass "wrong or missing upstream credentials give UNAUTHORIZED/DENIED, no hang"
 
-# Secrets stay out of the log: passwords and bearer tokens (JWTs start with eyJ).
+# Secrets stay out of the log: passwords, the Basic credentials the proxy sends (base64 of
+# user:password, padding left off so an unpadded copy counts too) and bearer tokens (JWTs start
+# with eyJ).
 for secret in "$hp_PASSWORD" "$tk_PASSWORD"; do
   if grep -qF -- "$secret" "$proxy_LOG"; then
     dcp_fail "an upstream password appears in the proxy log"
+  fi
+  basic=$(printf 'dcpuser:%s' "$secret" | base64 -w0 | tr -d '=')
+  # The needle is what really goes over the wire, or not finding it would prove nothing.
+  curl -sv -o /dev/null -u "dcpuser:$secret" "$hp_URL/v2/" 2>&1 | grep -qF -- "Basic $basic" ||
+    dcp_die "the Basic credentials computed here are not the ones curl sends"
+  if grep -qF -- "$basic" "$proxy_LOG"; then
+    dcp_fail "upstream Basic credentials (base64) appear in the proxy log"
   fi
 done
 if grep -q 'eyJ[A-Za-z0-9_-]\{20,\}' "$proxy_LOG"; then
   dcp_fail "a bearer token appears in the proxy log"
 fi
-dcp_pass "no password or token in the proxy log"
+dcp_pass "no password, Basic credentials or token in the proxy log"

@@ -5,7 +5,9 @@
 # it: docker.io/library/ocisingle:v1 comes from the upstream configured as docker.io, and
 # 127.0.0.1:<port>/library/dockerv2:v1 from the upstream configured under that name (and not
 # from the default upstream, which holds the same repository), both with the generated
-# digests. An ns the proxy has no upstream for (quay.io) is refused without touching any upstream.
+# digests. Pulled again after ctr images rm, an image inside its tag lifetime costs the upstream
+# no request at all. An ns the proxy has no upstream for (quay.io) is refused without touching
+# any upstream.
 # A multi-arch pull for linux/arm64 fetches exactly the arm64 manifest and blobs; an
 # --all-platforms pull then fetches the amd64 ones. With the proxy stopped, pulls fail: the
 # hosts.toml files name only the proxy, docker.io is unreachable, and the second upstream
@@ -77,6 +79,29 @@ for method in GET HEAD; do
 done
 n=$(dcp_upstream_requests hub GET "^/v2/library/ocisingle/blobs/")
 dcp_assert_ge "$n" 1 "ocisingle blob GETs on the docker.io upstream"
+
+# --- the same pull again, with nothing left in containerd: all from the proxy's cache -----------
+# The tag is inside its lifetime: containerd's resolve (HEAD, with its Accept list) and every
+# fetch cost the upstream nothing, not even a HEAD.
+manifest=$(dcp_image_field library/ocisingle:v1 digest)
+dcp_ctr ctd images rm --sync docker.io/library/ocisingle:v1 >/dev/null ||
+  dcp_fail "ctr images rm of ocisingle:v1 failed"
+dcp_ctr ctd content prune references >/dev/null 2>&1 || true
+if dcp_ctr ctd content ls -q | grep -qx "$manifest"; then
+  dcp_die "containerd kept the manifest of ocisingle:v1: a second pull would not fetch it"
+fi
+up_heads=$(dcp_upstream_requests hub HEAD '^/v2/library/ocisingle/manifests/')
+up_gets=$(dcp_upstream_requests hub GET '^/v2/library/ocisingle/')
+proxy_heads=$(dcp_proxy_served proxy HEAD "^/v2/library/ocisingle/manifests/v1$(ns_re docker.io)" 200)
+ctr_pull docker.io/library/ocisingle:v1
+dcp_assert_eq "$(ctr_digest docker.io/library/ocisingle:v1)" "$manifest" \
+  "digest of docker.io/library/ocisingle:v1 pulled again"
+dcp_assert_ge "$(dcp_proxy_served proxy HEAD "^/v2/library/ocisingle/manifests/v1$(ns_re docker.io)" 200)" \
+  $((proxy_heads + 1)) "HEADs resolving ocisingle:v1 again, answered by the proxy"
+dcp_assert_eq "$(dcp_upstream_requests hub HEAD '^/v2/library/ocisingle/manifests/')" "$up_heads" \
+  "ocisingle manifest HEADs on the upstream for the second pull"
+dcp_assert_eq "$(dcp_upstream_requests hub GET '^/v2/library/ocisingle/')" "$up_gets" \
+  "ocisingle manifest and blob GETs on the upstream for the second pull"
 
 # --- a second upstream, named by host:port, through ?ns=127.0.0.1:<port> -----------------------
 # (dcp_load_images read the manifest back from each upstream: count from here on.)

@@ -4,7 +4,8 @@
 # Proves: `docker pull busybox:v1` (and a Docker schema2, an OCI and a multi-arch image) goes
 # to the mirror as library/<name>, every manifest and blob of it passes through the proxy, the
 # image has the digest we generated, and the pulled busybox runs. A second dockerd with an
-# empty data root pulls the same image without a single new blob GET on the upstream. With the
+# empty data root pulls the same image without a single new blob GET on the upstream, nor any
+# manifest HEAD or GET (the tag is inside its lifetime, for Docker's Accept headers). With the
 # proxy stopped, a pull fails: the daemon has no other way to the images.
 #
 # dockerd falls back to Docker Hub silently when the mirror fails; Hub is unreachable here (own
@@ -74,6 +75,11 @@ no_mirror_fallback dockerd1
 # --- second daemon, empty data root: the blobs come from the proxy's cache ----------------------
 upstream_blob_gets=$(dcp_upstream_requests hub GET '^/v2/library/busybox/blobs/')
 dcp_assert_ge "$upstream_blob_gets" 1 "busybox blob GETs on the upstream after the first pull"
+# Inside the tag's lifetime (5 minutes by default) the second pull, with the Accept headers
+# Docker sends, costs the upstream no manifest request at all: not even a HEAD.
+upstream_manifest_heads=$(dcp_upstream_requests hub HEAD '^/v2/library/busybox/manifests/')
+upstream_manifest_gets=$(dcp_upstream_requests hub GET '^/v2/library/busybox/manifests/')
+proxy_manifest_heads=$(dcp_proxy_served proxy HEAD '^/v2/library/busybox/manifests/v1$' 200)
 declare -A cache_hits=()
 for blob in $(dcp_image_blobs library/busybox:v1 amd64); do
   cache_hits[$blob]=$(dcp_proxy_served proxy GET "^/v2/library/busybox/blobs/$blob\$" '200|206' cache)
@@ -92,6 +98,12 @@ for blob in $(dcp_image_blobs library/busybox:v1 amd64); do
   n=$(dcp_proxy_served proxy GET "^/v2/library/busybox/blobs/$blob\$" '200|206' cache)
   dcp_assert_ge "$n" $((cache_hits[$blob] + 1)) "GETs of blob $blob served from the proxy's cache"
 done
+dcp_assert_ge "$(dcp_proxy_served proxy HEAD '^/v2/library/busybox/manifests/v1$' 200)" \
+  $((proxy_manifest_heads + 1)) "HEADs of busybox:v1 the proxy answered for the second daemon"
+dcp_assert_eq "$(dcp_upstream_requests hub HEAD '^/v2/library/busybox/manifests/')" \
+  "$upstream_manifest_heads" "busybox manifest HEADs on the upstream after the second daemon's pull"
+dcp_assert_eq "$(dcp_upstream_requests hub GET '^/v2/library/busybox/manifests/')" \
+  "$upstream_manifest_gets" "busybox manifest GETs on the upstream after the second daemon's pull"
 
 # --- control: without the proxy the daemon cannot get an image it does not have ----------------
 dcp_stop proxy

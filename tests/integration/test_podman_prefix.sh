@@ -7,9 +7,11 @@
 # Proves: podman sends no ns parameter but the prefix, /v2/docker.io/library/busybox/...; the
 # proxy routes the host-like first segment to its docker.io upstream; the fully qualified name,
 # the short name busybox:v1 and docker.io/busybox:v1 all arrive there and give the generated
-# digest; the image runs. The proxy also adds library/ to a single-segment name under the
-# prefix (asked directly: podman and skopeo normalise the name before they send it). With the
-# proxy stopped a pull fails: podman's fallback, docker.io itself, is unreachable here.
+# digest; the image runs; pulled again after podman rmi, it costs the upstream no manifest
+# request (the tag is inside its lifetime). The proxy also adds library/ to a single-segment
+# name under the prefix (asked directly: podman and skopeo normalise the name before they send
+# it). With the proxy stopped a pull fails: podman's fallback, docker.io itself, is unreachable
+# here.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_clients.sh"
 dcp_setup
@@ -49,6 +51,10 @@ out=$(podman run --rm --network none docker.io/library/busybox:v1)
 dcp_assert_eq "$out" hello-from-dcp "output of busybox:v1 under podman"
 
 # --- the short names resolve to docker.io/library/busybox and take the same route --------------
+# Each pull after `podman rmi` comes from the cache: the tag is inside its lifetime, so podman's
+# GET by tag (with its Accept list) costs the upstream no manifest request, not even a HEAD.
+up_heads=$(dcp_upstream_requests hub HEAD '^/v2/library/busybox/manifests/')
+up_gets=$(dcp_upstream_requests hub GET '^/v2/library/busybox/manifests/')
 for name in busybox:v1 docker.io/busybox:v1; do
   podman rmi --force docker.io/library/busybox:v1 >/dev/null
   before=$(manifest_gets)
@@ -57,6 +63,10 @@ for name in busybox:v1 docker.io/busybox:v1; do
     "digest of $name in podman"
   dcp_assert_ge "$(manifest_gets)" $((before + 1)) "manifest GETs under $prefix after pulling $name"
 done
+dcp_assert_eq "$(dcp_upstream_requests hub HEAD '^/v2/library/busybox/manifests/')" "$up_heads" \
+  "busybox manifest HEADs on the upstream for the pulls after podman rmi"
+dcp_assert_eq "$(dcp_upstream_requests hub GET '^/v2/library/busybox/manifests/')" "$up_gets" \
+  "busybox manifest GETs on the upstream for the pulls after podman rmi"
 
 # --- a multi-arch index through the prefix: podman takes the amd64 manifest --------------------
 podman_pull docker.io/library/multiarch:v1

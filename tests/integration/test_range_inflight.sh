@@ -3,7 +3,8 @@
 # client). The upstream's answer is paused after 8 MiB (forwarder --hold-after) while the
 # ranges are asked, so the download is certainly in flight. Proves: a range inside the part
 # already received and a range beyond it both answer 206 with exactly the right bytes, the
-# first client still gets the whole blob, and the ranges cost no second full download.
+# first client still gets the whole blob, a range past its end answers 416 RANGE_INVALID at
+# once, and the ranges cost no second full download.
 # shellcheck disable=SC2154 # NAME_PORT, NAME_URL ... are set by lib.sh at run time
 source "$(dirname "$0")/lib.sh"
 dcp_setup
@@ -41,6 +42,16 @@ if dcp_running early; then
 else
   dcp_log "note: a range inside the received part was answered during the paused download"
 fi
+# Past the end: refused at once with the spec's error, from the size the upstream announced;
+# the download is still held, so waiting for it would run into dcp_http's 60 s limit (000).
+dcp_http GET "$url" -H "Range: bytes=$size-" >/dev/null
+dcp_assert_oci_error 416 RANGE_INVALID "range past the end of the in-flight blob"
+dcp_assert_eq "$(dcp_header Content-Range)" "bytes */$size" \
+  "range past the end of the in-flight blob: Content-Range"
+if grep -q '^hold: .* released' "$slow_LOG"; then
+  dcp_die "the download was released before the 416 check: it proved nothing about in-flight"
+fi
+dcp_pass "a range past the end of an in-flight blob: 416 RANGE_INVALID while it downloads"
 touch "$slow_RELEASE"
 
 dcp_wait early || dcp_fail "early range: curl failed: $(cat "$DCP_TMP/early.log")"

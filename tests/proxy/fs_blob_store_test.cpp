@@ -98,11 +98,37 @@ TEST_CASE("FsBlobStore: a committed upload is readable under its digest", "[prox
 
 TEST_CASE("FsBlobStore: leftovers of a crash are swept at start", "[proxy][storage]") {
   testsupport::TempDir dir;
-  { FsBlobStore store(dir.path()); }
+  const auto tags = dir.path() / "meta" / "repositories" / "docker.io" / "library" / "x" / "_tags";
+  {
+    FsBlobStore store(dir.path());
+    REQUIRE(store.putMeta("repositories/docker.io/library/x/_tags/v1", "record"));
+  }
   writeText(dir.path() / "tmp" / "deadbeef", "half a layer");
-  FsBlobStore store(dir.path());
-  CHECK(store.sweptAtStart() == 1);
-  CHECK(fs::is_empty(dir.path() / "tmp"));
+
+  SECTION("an upload in progress") {
+    FsBlobStore store(dir.path());
+    CHECK(store.sweptAtStart() == 1);
+    CHECK(fs::is_empty(dir.path() / "tmp"));
+  }
+  SECTION("metadata writes in progress, at any depth, and nothing else") {
+    // What common::writeFileAtomically leaves when the process dies before its rename.
+    writeText(tags / ".v1.tmp-3f9a0c12d4e5b6a7", "half a record");
+    writeText(dir.path() / "meta" / "manifests" / "sha256" / ".ab12.tmp-0123456789abcdef", "{");
+    writeText(tags / ".v2.tmp-notours", "kept: not a temporary name");
+    FsBlobStore store(dir.path());
+    CHECK(store.sweptAtStart() == 3);
+    CHECK_FALSE(fs::exists(tags / ".v1.tmp-3f9a0c12d4e5b6a7"));
+    CHECK_FALSE(
+        fs::exists(dir.path() / "meta" / "manifests" / "sha256" / ".ab12.tmp-0123456789abcdef"));
+    CHECK(fs::exists(tags / ".v2.tmp-notours"));
+    CHECK(store.getMeta("repositories/docker.io/library/x/_tags/v1") == "record");
+  }
+  SECTION("the layout file of a first start that crashed") {
+    testsupport::TempDir fresh;
+    writeText(fresh.path() / ".docker-cache-proxy.layout.tmp-a1b2c3", "docker-cache-proxy c");
+    CHECK_NOTHROW(FsBlobStore(fresh.path()));
+    CHECK_FALSE(fs::exists(fresh.path() / ".docker-cache-proxy.layout.tmp-a1b2c3"));
+  }
 }
 
 TEST_CASE("FsBlobStore: a root it does not understand is refused, never touched",

@@ -1,109 +1,21 @@
-#include "blobs.hpp"
-#include "fake_registry.hpp"
-#include "fetcher.hpp"
-#include "fs_blob_store.hpp"
-#include "manifests.hpp"
-#include "metadata.hpp"
-#include "registry_api.hpp"
-#include "temp_dir.hpp"
-#include "upstream.hpp"
+#include "api_harness.hpp"
+#include "common/errors.hpp"
+#include "log_capture.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>
-#include <random>
 #include <thread>
 
 using namespace std::chrono_literals;
+using testsupport::body;
+using testsupport::Harness;
+using testsupport::HarnessOptions;
+using testsupport::header;
+using testsupport::randomBytes;
 
 namespace {
 
 const std::string kOciManifest = "application/vnd.oci.image.manifest.v1+json";
-
-std::string randomBytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string out(n, '\0');
-  for (auto& c : out) {
-    c = static_cast<char>(rng());
-  }
-  return out;
-}
-
-// The proxy's parts on a temporary directory, in front of a FakeRegistry.
-struct Harness {
-  explicit Harness(std::uint64_t min_free_bytes = 0)
-      : store(dir.path(), min_free_bytes), metadata(store, clock), fetcher(store, metadata),
-        manifests(metadata, clock), blobs(store, metadata, fetcher) {
-    config.upstreams.push_back({});
-    config.upstreams.back().name = "docker.io";
-    config.upstreams.back().url = registry.url();
-    config.upstreams.back().tag_ttl = 5min;
-    config.upstreams.back().request_timeout = 5s;
-    config.upstreams.back().stall_timeout = 5s;
-    config.default_upstream = "docker.io";
-    upstreams = std::make_unique<proxy::Upstreams>(config, http, clock);
-    api = std::make_unique<proxy::RegistryApi>(*upstreams, metadata, manifests, blobs);
-  }
-
-  proxy::ApiResponse get(const std::string& target, std::optional<std::string> range = {},
-                         const std::string& method = "GET") {
-    return api->handle(proxy::ApiRequest{method, target, std::nullopt, std::move(range)});
-  }
-
-  testsupport::FakeRegistry registry;
-  testsupport::TempDir dir;
-  common::FakeClock clock;
-  common::HttpClient http;
-  proxy::ProxyConfig config;
-  proxy::FsBlobStore store;
-  proxy::Metadata metadata;
-  proxy::BlobFetcher fetcher;
-  proxy::ManifestService manifests;
-  proxy::BlobService blobs;
-  std::unique_ptr<proxy::Upstreams> upstreams;
-  std::unique_ptr<proxy::RegistryApi> api;
-};
-
-// Reads a whole answer body the way the server sends it; nothing when the body was cut.
-std::optional<std::string> body(proxy::ApiResponse& response) {
-  if (!response.blob) {
-    return response.body;
-  }
-  auto& blob = *response.blob;
-  proxy::BlobReadHandle& handle = blob.download ? blob.download->reader() : *blob.file;
-  std::string out;
-  std::uint64_t position = blob.offset;
-  const auto end = blob.length ? blob.offset + *blob.length : UINT64_MAX;
-  while (position < end) {
-    std::uint64_t available = end;
-    if (blob.download) {
-      auto readable = blob.download->waitReadable(position);
-      if (!readable.ok()) {
-        return std::nullopt;
-      }
-      if (readable.value() <= position) {
-        break;
-      }
-      available = std::min(end, readable.value());
-    }
-    std::string chunk(available - position, '\0');
-    const auto n = handle.read(position, chunk.data(), chunk.size());
-    if (n <= 0) {
-      return std::nullopt;
-    }
-    out.append(chunk.data(), static_cast<size_t>(n));
-    position += static_cast<std::uint64_t>(n);
-  }
-  return out;
-}
-
-std::string header(const proxy::ApiResponse& response, const std::string& name) {
-  for (const auto& [key, value] : response.headers) {
-    if (key == name) {
-      return value;
-    }
-  }
-  return "";
-}
 
 } // namespace
 
@@ -367,4 +279,229 @@ TEST_CASE("RegistryApi: with the disk full, blobs still reach the client, uncach
     h.registry.addManifest("library/app", "v1", R"({"a":1})");
     CHECK(h.get("/v2/library/app/manifests/v1").status == 200);
   }
+}
+
+TEST_CASE("RegistryApi: a rate-limited or stalled upstream gets cached tags served stale",
+          "[proxy][api][manifests]") {
+  Harness h(HarnessOptions{0, 500ms, std::nullopt, 0});
+  const std::string body = R"({"schemaVersion":2,"layers":[]})";
+  h.registry.addManifest("library/app", "v1", body);
+  h.registry.addManifest("library/app", "v2", R"({"schemaVersion":2,"v":2})");
+  REQUIRE(h.get("/v2/library/app/manifests/v1").status == 200);
+  h.clock.advance(6min);
+  testsupport::LogCapture log("manifests");
+
+  SECTION("429 with Retry-After: stale for what is cached, 429 for what is not") {
+    h.registry.failWith(429, {{"Retry-After", "120"}});
+    auto stale = h.get("/v2/library/app/manifests/v1");
+    CHECK(stale.status == 200);
+    CHECK(stale.body == body);
+    CHECK(stale.source == "stale");
+    CHECK(h.registry.count("HEAD", "/v2/library/app/manifests/v1") == 1);
+    CHECK_THAT(log.text(), Catch::Contains("[warning] upstream unavailable, serving cached "
+                                           "manifest: upstream=docker.io repo=library/app tag=v1"));
+
+    auto uncached = h.get("/v2/library/app/manifests/v2");
+    CHECK(uncached.status == 429);
+    CHECK(uncached.error_code == "TOOMANYREQUESTS");
+    CHECK(header(uncached, "Retry-After") == "120");
+    CHECK_THAT(uncached.body, Catch::Contains("rate limit") && Catch::Contains("not cached"));
+  }
+  SECTION("a stall past the request timeout: stale for what is cached, 503 for what is not") {
+    h.registry.stall_ms = 10'000;
+    const auto started = std::chrono::steady_clock::now();
+    auto stale = h.get("/v2/library/app/manifests/v1");
+    // The request timeout (500 ms) decided, not the end of the stall.
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    CHECK(stale.status == 200);
+    CHECK(stale.body == body);
+    CHECK(stale.source == "stale");
+    CHECK_THAT(log.text(),
+               Catch::Contains("[warning] upstream unavailable, serving cached "
+                               "manifest: upstream=docker.io repo=library/app tag=v1") &&
+                   Catch::Contains("timed out"));
+
+    auto uncached = h.get("/v2/library/app/manifests/v2");
+    CHECK(uncached.status == 503);
+    CHECK(uncached.error_code == "UNAVAILABLE");
+    CHECK_THAT(uncached.body, Catch::Contains("not cached"));
+  }
+}
+
+TEST_CASE("RegistryApi: Docker's and containerd's Accept lists find a fresh tag in the cache",
+          "[proxy][api][manifests]") {
+  Harness h;
+  const auto index = R"({"schemaVersion":2,"manifests":[]})";
+  h.registry.addManifest("library/app", "v1", index, "application/vnd.oci.image.index.v1+json");
+  // containerd 1.6's resolver (one header); Docker 20.10 sends the same types as headers of
+  // their own, which the server joins into one list (RFC 9110 section 5.3).
+  const std::string containerd =
+      "application/vnd.docker.distribution.manifest.v2+json, "
+      "application/vnd.docker.distribution.manifest.list.v2+json, "
+      "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, */*";
+  REQUIRE(h.getAccepting("/v2/library/app/manifests/v1", containerd).status == 200);
+  const auto upstream_requests = h.registry.countContaining("*", "/manifests/");
+
+  for (const auto& accept : {containerd, std::string("application/vnd.oci.image.index.v1+json")}) {
+    for (const char* method : {"HEAD", "GET"}) {
+      auto answer = h.getAccepting("/v2/library/app/manifests/v1", accept, method);
+      CHECK(answer.status == 200);
+      CHECK(answer.source == "cache");
+    }
+  }
+  CHECK(h.registry.countContaining("*", "/manifests/") == upstream_requests);
+}
+
+TEST_CASE("RegistryApi: referrers come from the upstream, an empty index when it cannot answer",
+          "[proxy][api]") {
+  Harness h;
+  const auto subject = h.registry.addManifest("library/app", "v1", R"({"schemaVersion":2})");
+  const std::string all =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
+      R"({"digest":"sha256:aa","artifactType":"application/vnd.example.sbom+json"},)"
+      R"({"digest":"sha256:bb","artifactType":"application/vnd.example.sig"}]})";
+  const std::string sboms =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[)"
+      R"({"digest":"sha256:aa","artifactType":"application/vnd.example.sbom+json"}]})";
+  h.registry.addReferrers("library/app", subject, all);
+  h.registry.addReferrers("library/app", subject, sboms, "application/vnd.example.sbom+json");
+  const auto path = "/v2/library/app/referrers/" + subject;
+
+  auto listed = h.get(path);
+  CHECK(listed.status == 200);
+  CHECK(listed.body == all);
+  CHECK(header(listed, "Content-Type") == "application/vnd.oci.image.index.v1+json");
+  CHECK(header(listed, "OCI-Filters-Applied").empty());
+
+  SECTION("the artifactType filter reaches the upstream, and its answer comes back") {
+    auto filtered = h.get(path + "?artifactType=application%2Fvnd.example.sbom%2Bjson");
+    CHECK(filtered.status == 200);
+    CHECK(filtered.body == sboms);
+    CHECK(header(filtered, "OCI-Filters-Applied") == "artifactType");
+    CHECK(h.registry.server().requests().back().query ==
+          "artifactType=application%2Fvnd.example.sbom%2Bjson");
+  }
+  SECTION("an upstream that answers 503 gives the empty index") {
+    h.registry.down = true;
+    auto empty = h.get(path);
+    CHECK(empty.status == 200);
+    CHECK(header(empty, "Content-Type") == "application/vnd.oci.image.index.v1+json");
+    CHECK(empty.body ==
+          R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+          R"("manifests":[]})");
+  }
+  SECTION("an upstream without the referrers API (404) gives the empty index") {
+    auto none = h.get("/v2/library/other/referrers/" + subject);
+    CHECK(none.status == 200);
+    CHECK_THAT(none.body, Catch::Contains(R"("manifests":[])"));
+  }
+}
+
+TEST_CASE("RegistryApi: a manifest cached for one repository is confirmed for another by HEAD",
+          "[proxy][api][manifests]") {
+  Harness h;
+  const std::string body = R"({"schemaVersion":2,"private":true})";
+  const auto digest = h.registry.addManifest("library/app", "v1", body);
+  REQUIRE(h.get("/v2/library/app/manifests/v1").status == 200);
+  const auto path = "/v2/library/other/manifests/" + digest;
+
+  SECTION("the upstream lacks it there: 404, the cached bytes are not served") {
+    auto refused = h.get(path);
+    CHECK(refused.status == 404);
+    CHECK(refused.error_code == "MANIFEST_UNKNOWN");
+    CHECK_THAT(refused.body, !Catch::Contains("private"));
+    CHECK(h.registry.count("HEAD", path) == 1);
+    CHECK(h.registry.count("GET", path) == 0);
+  }
+  SECTION("the upstream has it there: one HEAD confirms it, no GET, then no request at all") {
+    h.registry.addManifest("library/other", "", body);
+    auto confirmed = h.get(path);
+    CHECK(confirmed.status == 200);
+    CHECK(confirmed.body == body);
+    CHECK(confirmed.source == "cache");
+    auto again = h.get(path);
+    CHECK(again.body == body);
+    CHECK(h.registry.count("HEAD", path) == 1);
+    CHECK(h.registry.count("GET", path) == 0);
+  }
+}
+
+TEST_CASE("RegistryApi: a disk that fills during a download still gives its clients the blob",
+          "[proxy][api][blobs]") {
+  // 20 MB free by the disk's account, but uploads fail past 300 kB, as when other downloads
+  // fill the disk meanwhile.
+  Harness h(HarnessOptions{0, 5s, 300'000, 20'000'000});
+  auto& disk = dynamic_cast<testsupport::SmallDiskStore&>(h.store);
+  testsupport::LogCapture log("fetcher");
+  const auto bytes = randomBytes(12'000'000, 5);
+  const auto digest = h.registry.addBlob("library/app", bytes);
+  const auto path = "/v2/library/app/blobs/" + digest;
+  h.registry.blob_pause_ms = 300;
+  h.get(path, std::nullopt, "HEAD"); // links the repository
+  REQUIRE(disk.hasRoomFor(0));
+
+  std::vector<std::optional<std::string>> bodies(6);
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    clients.emplace_back([&, i] {
+      auto response = h.get(path);
+      if (i == 0) {
+        // One client lags: the relay (8 MiB of memory) must wait for it, not drop its bytes.
+        std::this_thread::sleep_for(1s);
+      }
+      bodies[i] = response.status == 200 ? body(response) : std::nullopt;
+    });
+  }
+  for (auto& client : clients) {
+    client.join();
+  }
+  for (const auto& received : bodies) {
+    CHECK(received == bytes);
+  }
+  h.fetcher.drain(5s);
+  CHECK(h.registry.count("GET", path) >= 1);
+  CHECK_FALSE(h.store.stat(*proxy::Digest::parse(digest)));
+  // The download thread lets go of the dropped upload just after it leaves the fetcher.
+  for (int i = 0; i < 100 && !std::filesystem::is_empty(h.dir.path() / "tmp"); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  CHECK(std::filesystem::is_empty(h.dir.path() / "tmp"));
+  CHECK_THAT(log.text(), Catch::Contains("[warning] disk full, blob not cached, relaying it to "
+                                         "its clients: upstream=docker.io repo=library/app"));
+
+  // The store counts as full until the blob that did not fit would fit.
+  CHECK(disk.shortage() == bytes.size());
+  CHECK_FALSE(disk.hasRoomFor(0));
+
+  SECTION("while full, nothing new is cached, and the client still gets its bytes") {
+    const auto other = randomBytes(100'000, 6);
+    const auto other_digest = h.registry.addBlob("library/app", other);
+    auto passed = h.get("/v2/library/app/blobs/" + other_digest);
+    CHECK(passed.status == 200);
+    CHECK(body(passed) == other);
+    h.fetcher.drain(5s);
+    CHECK_FALSE(h.store.stat(*proxy::Digest::parse(other_digest)));
+  }
+  SECTION("once that much is free, the store takes blobs again") {
+    disk.setAvailable(bytes.size() + 1);
+    CHECK(disk.shortage() == 0);
+    CHECK(disk.hasRoomFor(0));
+  }
+}
+
+TEST_CASE("RegistryApi: a relayed download that fails verification never ends whole",
+          "[proxy][api][blobs]") {
+  Harness h(HarnessOptions{0, 5s, 100'000, 10'000'000});
+  const auto bytes = randomBytes(1'000'000, 7);
+  const auto digest = h.registry.addBlob("library/app", bytes);
+  h.registry.corrupt = true;
+  h.get("/v2/library/app/blobs/" + digest, std::nullopt, "HEAD");
+
+  auto response = h.get("/v2/library/app/blobs/" + digest);
+  REQUIRE(response.status == 200);
+  // Relayed, or passed through when the relay had failed before this client looked: either
+  // way the body ends short.
+  CHECK_FALSE(body(response).has_value());
+  h.fetcher.drain(5s);
+  CHECK_FALSE(h.store.stat(*proxy::Digest::parse(digest)));
 }

@@ -1,6 +1,7 @@
 #include "common/clock.hpp"
 #include "common/http_client.hpp"
 #include "common/logging.hpp"
+#include "log_capture.hpp"
 #include "test_http_server.hpp"
 #include "upstream.hpp"
 #include "upstream_auth.hpp"
@@ -16,7 +17,6 @@
 #include <catch2/catch.hpp>
 #include <map>
 #include <mutex>
-#include <spdlog/sinks/ostream_sink.h>
 #include <sstream>
 
 using namespace std::chrono_literals;
@@ -157,30 +157,6 @@ private:
   std::map<std::string, std::string> valid_;
   int issued_ = 0;
   std::atomic<long> expires_in_{300};
-};
-
-// Captures what the "upstream" logger writes, at debug level, for the life of the object.
-class LogCapture {
-public:
-  LogCapture()
-      : logger_(common::logger("upstream")), level_(logger_->level()), saved_(logger_->sinks()) {
-    logger_->sinks() = {std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)};
-    logger_->set_level(spdlog::level::debug);
-  }
-  ~LogCapture() {
-    logger_->sinks() = saved_;
-    logger_->set_level(level_);
-  }
-  std::string text() {
-    logger_->flush();
-    return stream_.str();
-  }
-
-private:
-  std::shared_ptr<spdlog::logger> logger_;
-  spdlog::level::level_enum level_;
-  std::vector<spdlog::sink_ptr> saved_;
-  std::ostringstream stream_;
 };
 
 } // namespace
@@ -877,7 +853,7 @@ TEST_CASE("Upstream: the request log names each request and never a secret", "[p
   common::HttpClient http;
   common::FakeClock clock;
   Upstream upstream(config, http, clock);
-  LogCapture capture;
+  testsupport::LogCapture capture("upstream");
 
   REQUIRE(upstream.getManifest(repo("library/alpine"), tagRef("3.20"), "").ok());
   REQUIRE(upstream.getBlob(repo("library/alpine"), digest, nullptr, nullptr).ok());

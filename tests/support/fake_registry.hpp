@@ -11,6 +11,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace testsupport {
 
@@ -46,8 +48,27 @@ public:
     return digest;
   }
 
+  /// Referrers of `digest` in `repository` (an OCI index), answered to a referrers request with
+  /// `artifact_type` as its artifactType filter ("" for none; a filtered answer says so in
+  /// OCI-Filters-Applied). Without any, the referrers API answers 404 as distribution 2.8 does.
+  void addReferrers(const std::string& repository, const std::string& digest,
+                    const std::string& index, const std::string& artifact_type = "") {
+    std::lock_guard lock(mutex_);
+    referrers_[repository + "@" + digest + "?" + artifact_type] = index;
+  }
+
+  /// Answer every request but `GET /v2/` with `status` (0: answer normally) and `headers`, such as
+  /// 429 with Retry-After.
+  void failWith(int status, std::vector<std::pair<std::string, std::string>> headers = {}) {
+    std::lock_guard lock(mutex_);
+    fail_status_ = status;
+    fail_headers_ = std::move(headers);
+  }
+
   /// Answer every request with 503.
   std::atomic<bool> down{false};
+  /// Hold every answer but `GET /v2/` this long before sending anything: a stalled upstream.
+  std::atomic<int> stall_ms{0};
   /// Flip a byte in every blob body.
   std::atomic<bool> corrupt{false};
   /// Sleep this long between the two halves of a blob body.
@@ -84,6 +105,25 @@ private:
     const bool head = request.method == "HEAD";
     if (path == "/v2/") {
       TestHttpServer::reply(response, 200, "{}");
+      return;
+    }
+    if (stall_ms > 0 && !server_.sleepFor(std::chrono::milliseconds(stall_ms.load()))) {
+      return; // the server is going away
+    }
+    {
+      std::unique_lock lock(mutex_);
+      if (fail_status_ != 0) {
+        const auto status = fail_status_;
+        const auto headers = fail_headers_;
+        lock.unlock();
+        const std::string body = status == 429 ? R"({"errors":[{"code":"TOOMANYREQUESTS"}]})"
+                                               : R"({"errors":[{"code":"UNAVAILABLE"}]})";
+        TestHttpServer::reply(response, status, head ? "" : body, headers);
+        return;
+      }
+    }
+    if (const auto pos = path.find("/referrers/"); pos != std::string::npos) {
+      serveReferrers(request, pos, response);
       return;
     }
     for (const std::string marker : {"/manifests/", "/blobs/"}) {
@@ -161,10 +201,55 @@ private:
     TestHttpServer::reply(response, 404, R"({"errors":[{"code":"NAME_UNKNOWN"}]})");
   }
 
-  TestHttpServer server_;
+  static std::string percentDecoded(const std::string& text) {
+    std::string out;
+    for (size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '%' && i + 2 < text.size()) {
+        out += static_cast<char>(std::stoi(text.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += text[i];
+      }
+    }
+    return out;
+  }
+
+  void serveReferrers(const TestHttpServer::Request& request, size_t pos,
+                      Poco::Net::HTTPServerResponse& response) {
+    const auto repository = request.path.substr(4, pos - 4);
+    const auto digest = request.path.substr(pos + 11);
+    std::string artifact_type;
+    const std::string key = "artifactType=";
+    if (const auto at = request.query.find(key); at != std::string::npos) {
+      const auto end = request.query.find('&', at);
+      artifact_type = percentDecoded(request.query.substr(
+          at + key.size(), end == std::string::npos ? end : end - at - key.size()));
+    }
+    std::unique_lock lock(mutex_);
+    const auto it = referrers_.find(repository + "@" + digest + "?" + artifact_type);
+    if (it == referrers_.end()) {
+      lock.unlock();
+      TestHttpServer::reply(response, 404, "404 page not found\n");
+      return;
+    }
+    const auto index = it->second;
+    lock.unlock();
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Content-Type", "application/vnd.oci.image.index.v1+json"}};
+    if (!artifact_type.empty()) {
+      headers.emplace_back("OCI-Filters-Applied", "artifactType");
+    }
+    TestHttpServer::reply(response, 200, index, headers);
+  }
+
   mutable std::mutex mutex_;
+  int fail_status_ = 0;
+  std::vector<std::pair<std::string, std::string>> fail_headers_;
+  std::map<std::string, std::string> referrers_;
   std::map<std::string, Manifest> manifests_;
   std::map<std::string, std::string> blobs_;
+  // Last, so it stops (and its handlers end) before the state they read goes.
+  TestHttpServer server_;
 };
 
 } // namespace testsupport

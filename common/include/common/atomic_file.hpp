@@ -1,6 +1,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <sys/types.h>
 
@@ -11,6 +12,10 @@ namespace common {
 /// Throws SetupError with the path and errno text on failure.
 void writeFileAtomically(const std::filesystem::path& path, std::string_view data,
                          mode_t mode = 0644);
+
+/// Whether `file_name` is the temporary file of a writeFileAtomically that never finished (a
+/// crash in the middle): ".<name>.tmp-<hex>".
+bool isAtomicWriteLeftover(std::string_view file_name);
 
 /// fsync(2) of a directory, so a rename inside it survives a crash.
 void syncDirectory(const std::filesystem::path& dir);

@@ -22,6 +22,8 @@ public:
   DigestHasher& operator=(const DigestHasher&) = delete;
 
   void update(std::string_view bytes);
+  /// An independent hasher in the same state, to go on hashing from here along another path.
+  std::unique_ptr<DigestHasher> copy() const;
   /// "<algorithm>:<lower-case hex>" of everything so far. Ends the hasher.
   std::string finish();
 
