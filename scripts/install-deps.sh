@@ -12,10 +12,21 @@ packages=(
   docker-registry skopeo apache2-utils curl jq python3 openssl busybox-static
   docker.io containerd runc podman uidmap slirp4netns fuse-overlayfs
   pebble lego nginx-light wrk mmdebstrap gnupg iproute2 procps
+  # the compose bundle's end-to-end test; graphviz renders docs/architecture.png
+  docker-compose graphviz
+  # the uptime-kuma monitor test runs the jsonata npm package (tests/tools/package-lock.json)
+  nodejs npm
 )
+
+# A package whose command is already on PATH from elsewhere counts as installed: NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package, so installing it would fail.
+declare -A provided_by_command=([nodejs]=node [npm]=npm)
 
 missing=()
 for pkg in "${packages[@]}"; do
+  if [ -n "${provided_by_command[$pkg]:-}" ] && command -v "${provided_by_command[$pkg]}" >/dev/null; then
+    continue
+  fi
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
   if [ "$status" != "installed" ]; then
     missing+=("$pkg")
