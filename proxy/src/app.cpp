@@ -30,8 +30,7 @@ struct ProxyApp::Parts {
             ->warn("tls verification disabled: upstream={}", upstream_config.name);
       }
     }
-    api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs, &access,
-                                        &metrics);
+    api = std::make_unique<RegistryApi>(config, by_name, metadata, manifests, blobs, &access);
     monitoring = std::make_unique<Monitoring>(config, store, metrics, access, by_name);
     server = std::make_unique<Server>(
         config, *api, [this](const ApiRequest& request) { return monitoring->handle(request); },
