@@ -87,6 +87,13 @@ dcp_assert_match() {
   fi
 }
 
+# dcp_assert_ge ACTUAL MINIMUM MSG
+dcp_assert_ge() {
+  if ! [ "$1" -ge "$2" ] 2>/dev/null; then
+    dcp_fail "$3: expected at least $2, got '$1'"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # lifecycle
 
@@ -653,3 +660,32 @@ dcp_assert_oci_error() {
 }
 
 dcp_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------------------------------------
+# uptime-kuma's view (tools/uptime-kuma: the jsonata package uptime-kuma uses, from npm)
+
+# dcp_kuma_setup: installs the monitor checker with `npm ci` (the committed lockfile) into
+# $DCP_TMP/uptime-kuma, once per test.
+dcp_kuma_setup() {
+  local dir="$DCP_TMP/uptime-kuma"
+  [ -d "$dir/node_modules/jsonata" ] && return 0
+  command -v node >/dev/null && command -v npm >/dev/null ||
+    dcp_die "node and npm are needed (scripts/install-deps.sh installs them)"
+  mkdir -p "$dir"
+  cp "$DCP_TOOLS_DIR/uptime-kuma/package.json" "$DCP_TOOLS_DIR/uptime-kuma/package-lock.json" \
+    "$DCP_TOOLS_DIR/uptime-kuma/check_monitors.js" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >"$dir/npm.log" 2>&1) ||
+    dcp_die "npm ci for the uptime-kuma checker failed: $(tail -n 5 "$dir/npm.log")"
+}
+
+# dcp_kuma_check ORIGIN [CA_FILE]: judges every monitor of docs/monitoring.md against ORIGIN
+# (https://127.0.0.1:PORT) as uptime-kuma does, trusting CA_FILE through NODE_EXTRA_CA_CERTS
+# as uptime-kuma would; prints one "UP|DOWN ..." line per monitor and uptime-kuma version.
+dcp_kuma_check() {
+  dcp_kuma_setup
+  local -a ca=()
+  [ -n "${2:-}" ] && ca=(NODE_EXTRA_CA_CERTS="$2")
+  env -u NODE_EXTRA_CA_CERTS "${ca[@]}" node "$DCP_TMP/uptime-kuma/check_monitors.js" \
+    --doc "$DCP_REPO_ROOT/docs/monitoring.md" --origin "$1" ||
+    dcp_die "check_monitors.js could not judge the monitors of docs/monitoring.md"
+}
