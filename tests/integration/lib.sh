@@ -669,8 +669,9 @@ dcp_sha256() { sha256sum "$1" | cut -d' ' -f1; }
 dcp_kuma_setup() {
   local dir="$DCP_TMP/uptime-kuma"
   [ -d "$dir/node_modules/jsonata" ] && return 0
-  command -v node >/dev/null && command -v npm >/dev/null ||
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     dcp_die "node and npm are needed (scripts/install-deps.sh installs them)"
+  fi
   mkdir -p "$dir"
   cp "$DCP_TOOLS_DIR/uptime-kuma/package.json" "$DCP_TOOLS_DIR/uptime-kuma/package-lock.json" \
     "$DCP_TOOLS_DIR/uptime-kuma/check_monitors.js" "$dir/"

@@ -106,9 +106,10 @@ for series in 'dcp_requests_total{route="manifest",status="200"}' \
   'dcp_cache_objects{kind="blob"}' 'dcp_cache_objects{kind="manifest"}'; do
   grep -qF "$series " "$DCP_TMP/metrics.txt" || dcp_fail "/metrics lacks $series"
 done
-for name in $(sed -nE 's/^\| `(dcp_[a-z_]+)` \|.*/\1/p' "$DCP_REPO_ROOT/docs/monitoring.md"); do
+# shellcheck disable=SC2016 # backquotes of the Markdown table, not a command
+while read -r name; do
   grep -q "^# TYPE $name " "$DCP_TMP/metrics.txt" || dcp_fail "documented metric $name not exported"
-done
+done < <(sed -nE 's/^\| `(dcp_[a-z_]+)` \|.*/\1/p' "$DCP_REPO_ROOT/docs/monitoring.md")
 dcp_assert_eq "$(awk '$1 == "dcp_upstream_ratelimit_remaining{upstream=\"docker.io\"}" { print $2 }' \
   "$DCP_TMP/metrics.txt")" 76 "dcp_upstream_ratelimit_remaining"
 dcp_assert_eq "$(awk '$1 == "dcp_cache_objects{kind=\"blob\"}" { print $2 }' "$DCP_TMP/metrics.txt")" 3 \
