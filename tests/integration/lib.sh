@@ -133,7 +133,13 @@ dcp__on_exit() {
   if [ "${DCP_KEEP_TMP:-0}" = 1 ]; then
     echo "kept $DCP_TMP" >&2
   elif [ -n "${DCP_TMP:-}" ]; then
-    rm -rf "$DCP_TMP"
+    # A mount a daemon made under it (a container's bind mount, a network namespace) can take
+    # a moment to go away after the daemon stopped.
+    for i in 1 2 3 4 5; do
+      rm -rf "$DCP_TMP" 2>/dev/null && break
+      sleep "$i"
+    done
+    [ -e "$DCP_TMP" ] && echo "could not remove $DCP_TMP" >&2
   fi
   exit "$status"
 }

@@ -26,7 +26,7 @@
 #
 # DCP_BUNDLE_DOCKER_DATA=DIR keeps the daemon's data root in DIR between runs (base image and
 # build cache reused: for working on this test; the named volumes are removed first).
-DCP_CLIENTS_NETWORK=host
+export DCP_CLIENTS_NETWORK=host
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_clients.sh"
 dcp_setup
@@ -61,8 +61,9 @@ export DOCKER_HOST=$DOCKERD_HOST DOCKER_CONFIG="$DCP_TMP/dockerd/client"
 mkdir -p "$DOCKER_CONFIG"
 # Debian's docker CLI (20.10), and the classic builder: what docker-compose 1.29 drives.
 export PATH="/usr/bin:$PATH" COMPOSE_DOCKER_CLI_BUILD=0 DOCKER_BUILDKIT=0
-# A kept data root may hold the containers and volumes of an earlier run.
+# A kept data root may hold the containers, volumes and pulled image of an earlier run.
 "$DCP_DOCKER_CLI" ps -aq | xargs -r "$DCP_DOCKER_CLI" rm -f >/dev/null
+"$DCP_DOCKER_CLI" image rm -f busybox:v1 >/dev/null 2>&1 || true
 for volume in "${volumes[@]}"; do
   "$DCP_DOCKER_CLI" volume rm -f "$volume" >/dev/null 2>&1 || true
 done
@@ -291,6 +292,23 @@ for volume in "${volumes[@]}"; do
   "$DCP_DOCKER_CLI" volume inspect "$volume" >/dev/null 2>&1 || dcp_fail "volume $volume gone after down"
 done
 ca_before=$(sha256sum <"$client/ca.crt")
+
+# The backup and restore of docs/backup-and-upgrade.md, as written there (plus --network none:
+# this daemon has no bridge network).
+"$DCP_DOCKER_CLI" run --rm --network none -v docker-cache-proxy-certs:/certs:ro --entrypoint tar \
+  docker-cache-proxy/certificate-manager:local -C /certs -czf - . >"$DCP_TMP/dcp-certs.tar.gz" ||
+  dcp_fail "the documented backup of the certs volume failed"
+tar -tzf "$DCP_TMP/dcp-certs.tar.gz" | grep -qx './ca.key' || dcp_fail "the certs backup lacks ca.key"
+"$DCP_DOCKER_CLI" run --rm -i --network none -v dcp-restore-test:/certs --entrypoint tar \
+  docker-cache-proxy/certificate-manager:local -C /certs -xzf - <"$DCP_TMP/dcp-certs.tar.gz" ||
+  dcp_fail "the documented restore of the certs volume failed"
+restored=$("$DCP_DOCKER_CLI" run --rm --network none -v dcp-restore-test:/certs:ro --entrypoint sh \
+  docker-cache-proxy/certificate-manager:local -c 'stat -c %u:%a /certs/ca.key; sha256sum </certs/ca.crt')
+dcp_assert_eq "$restored" "10001:600
+$ca_before" "owner, mode of ca.key and ca.crt in the restored volume"
+"$DCP_DOCKER_CLI" volume rm dcp-restore-test >/dev/null
+dcp_pass "the documented backup and restore of the LAN CA work"
+
 dcp_stop_upstream hub
 "$DCP_DOCKER_CLI" rmi busybox:v1 >/dev/null || dcp_fail "docker rmi busybox:v1"
 
