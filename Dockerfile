@@ -8,10 +8,10 @@
 # compose/compose.yml builds all three. Every image runs as the unprivileged user dcp
 # (uid/gid 10001) and checks itself for HEALTHCHECK with its own binary: no curl, no shell.
 #
-# Layers, most stable first: the build packages, then the CMake files and the shared code, then
-# the programs. A source change reuses the package layers; only the compile runs again. The
-# classic builder and BuildKit both build this file (no --mount), so Debian's docker-compose
-# 1.29 works without DOCKER_BUILDKIT.
+# Layers, most stable first: the build packages, then the sources. A source change reuses the
+# package layers; only the compile runs again, once for all three images (they share the builder
+# stage). The classic builder and BuildKit both build this file (no --mount), so Debian's
+# docker-compose 1.29 works without DOCKER_BUILDKIT.
 
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
@@ -25,12 +25,11 @@ RUN apt-get update \
       libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
 
+# .dockerignore lets only the sources through. One COPY: each layer is a full copy of the
+# builder's tree on the vfs storage driver, and any source change recompiles everything anyway.
+COPY . /src/
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY common common
-COPY proxy proxy
-COPY certificate-manager certificate-manager
-COPY admin-setup admin-setup
+# Compile jobs; empty: one per CPU (compose passes BUILD_JOBS from the environment).
 ARG BUILD_JOBS=
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DDCP_BUILD_TESTS=OFF \
       -DCMAKE_INSTALL_PREFIX=/usr/local \

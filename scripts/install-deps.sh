@@ -12,19 +12,26 @@ packages=(
   docker-registry skopeo apache2-utils curl jq python3 openssl busybox-static
   docker.io containerd runc podman uidmap slirp4netns fuse-overlayfs
   pebble lego nginx-light wrk mmdebstrap gnupg iproute2 procps
-  # the admin page's browser test (playwright-core from npm drives Debian's chromium)
+  # the admin page's browser test (playwright-core drives Debian's chromium)
   chromium
   # the benchmark (bench/run.sh): its ratio chart
   gnuplot-nox
+  # the compose bundle's end-to-end test; graphviz renders docs/architecture.png
+  docker-compose graphviz
+  # the test-only npm tools, pinned by their lockfiles: jsonata for the uptime-kuma monitor test
+  # (tests/integration/tools/uptime-kuma), playwright-core for the admin page's (tests/browser)
+  nodejs npm
 )
-# Node.js and npm run the test-only npm tools; the machines come with them (NodeSource). Only
-# where they are missing are Debian's taken, so a newer Node.js is never replaced.
-if ! command -v npm >/dev/null 2>&1; then
-  packages+=(nodejs npm)
-fi
+
+# A package whose command is already on PATH from elsewhere counts as installed: NodeSource's
+# nodejs bundles npm and conflicts with Debian's npm package, so installing it would fail.
+declare -A provided_by_command=([nodejs]=node [npm]=npm)
 
 missing=()
 for pkg in "${packages[@]}"; do
+  if [ -n "${provided_by_command[$pkg]:-}" ] && command -v "${provided_by_command[$pkg]}" >/dev/null; then
+    continue
+  fi
   status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
   if [ "$status" != "installed" ]; then
     missing+=("$pkg")

@@ -41,8 +41,10 @@ struct SnippetsOutcome {
   std::size_t unchanged = 0;
 };
 
-/// Step 5: writes the rendered files under `dir` (0644), each only when it changed. Files of an
-/// earlier run that are no longer rendered (an upstream removed) are left in place.
+/// Step 5: writes the rendered files under `dir` (0644), each only when it changed.
+// TODO: remove files of an earlier run that are no longer rendered (an upstream removed from the
+// proxy); they stay in the client-config volume and a client copying the whole directory keeps
+// a mirror for a registry the proxy no longer serves.
 SnippetsOutcome writeClientSnippets(const std::filesystem::path& dir,
                                     const std::map<std::string, std::string>& files);
 

@@ -4,6 +4,7 @@
 #include "common/manifest.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 namespace admin {
 namespace {
@@ -19,8 +20,11 @@ std::string platformList(const std::vector<common::Platform>& platforms) {
   return text;
 }
 
+// Rounded like the run's summary, so the two agree.
 std::string megabytes(std::uint64_t bytes) {
-  return std::to_string(bytes / 1'000'000) + "." + std::to_string(bytes / 100'000 % 10) + "MB";
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.1fMB", static_cast<double>(bytes) / 1e6);
+  return text;
 }
 
 } // namespace

@@ -381,24 +381,22 @@ ApiResponse AdminApi::cleanup(const ApiRequest& request) {
 
 ApiResponse AdminApi::upstreams() {
   const auto current = upstreams_.current();
-  const auto health = metrics_.upstreams();
   Poco::JSON::Array list;
   for (const auto& config : current->config.upstreams) {
+    const auto client = current->client(config.name);
+    const auto health = client ? client->health() : UpstreamHealth{};
+    const auto limit = client ? client->rateLimit() : RateLimitStatus{};
     Poco::JSON::Object entry;
     entry.set("name", config.name);
     entry.set("url", config.url);
     entry.set("default", config.name == current->config.defaultUpstream().name);
     entry.set("tag_ttl_seconds",
               std::chrono::duration_cast<std::chrono::seconds>(config.tag_ttl).count());
-    const auto it = health.find(config.name);
-    entry.set("reachable", it == health.end() || it->second.reachable);
-    entry.set("requests", it == health.end() ? 0 : it->second.requests);
-    entry.set("errors", it == health.end() ? 0 : it->second.errors);
-    entry.set("last_error", it == health.end() || it->second.last_error.empty()
-                                ? Poco::Dynamic::Var()
-                                : Poco::Dynamic::Var(it->second.last_error));
-    const auto client = current->client(config.name);
-    const auto limit = client ? client->rateLimit() : RateLimitStatus{};
+    entry.set("reachable", health.reachable);
+    entry.set("requests", health.requests);
+    entry.set("errors", health.errors);
+    entry.set("last_error", health.last_error.empty() ? Poco::Dynamic::Var()
+                                                      : Poco::Dynamic::Var(health.last_error));
     entry.set("ratelimit_remaining",
               limit.remaining ? Poco::Dynamic::Var(*limit.remaining) : Poco::Dynamic::Var());
     list.add(entry);

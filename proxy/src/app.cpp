@@ -65,7 +65,7 @@ struct ProxyApp::Parts {
     cleaner.configure(cleanupSettings(config));
     warmer.configure(config.warm);
     metadata.onStored([this](std::uint64_t bytes) { cleaner.noteStored(bytes); });
-    api = std::make_unique<RegistryApi>(upstreams, metadata, manifests, blobs, &access, &metrics);
+    api = std::make_unique<RegistryApi>(upstreams, metadata, manifests, blobs, &access);
     monitoring = std::make_unique<Monitoring>(config, store, metrics, access, upstreams);
     monitoring->watch(&cleaner, &warmer);
     admin = std::make_unique<AdminApi>(access, cleaner, warmer, metadata, upstreams, metrics,

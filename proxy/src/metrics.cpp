@@ -19,23 +19,6 @@ void Metrics::recordRequest(const std::string& route, int status, const std::str
   }
 }
 
-void Metrics::recordUpstream(const std::string& upstream, bool reachable,
-                             const std::string& error) {
-  std::lock_guard lock(mutex_);
-  auto& health = upstreams_[upstream];
-  health.reachable = reachable;
-  ++health.requests;
-  if (!reachable) {
-    ++health.errors;
-    health.last_error = error;
-  }
-}
-
-std::map<std::string, UpstreamHealth> Metrics::upstreams() const {
-  std::lock_guard lock(mutex_);
-  return upstreams_;
-}
-
 std::map<std::string, std::uint64_t> Metrics::bytesBySource() const {
   std::lock_guard lock(mutex_);
   return bytes_by_source_;
@@ -64,16 +47,6 @@ std::string Metrics::prometheusCounters() const {
          "# TYPE dcp_served_bytes_total counter\n";
   for (const auto& [source, bytes] : bytes_by_source_) {
     out << "dcp_served_bytes_total{source=\"" << source << "\"} " << bytes << "\n";
-  }
-  out << "# HELP dcp_upstream_requests_total Upstream look-ups made for clients, by upstream.\n"
-         "# TYPE dcp_upstream_requests_total counter\n";
-  for (const auto& [name, health] : upstreams_) {
-    out << "dcp_upstream_requests_total{upstream=\"" << name << "\"} " << health.requests << "\n";
-  }
-  out << "# HELP dcp_upstream_errors_total Upstream look-ups that failed, by upstream.\n"
-         "# TYPE dcp_upstream_errors_total counter\n";
-  for (const auto& [name, health] : upstreams_) {
-    out << "dcp_upstream_errors_total{upstream=\"" << name << "\"} " << health.errors << "\n";
   }
   return out.str();
 }

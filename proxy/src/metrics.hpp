@@ -9,14 +9,6 @@
 
 namespace proxy {
 
-/// What an upstream looked like from here lately.
-struct UpstreamHealth {
-  bool reachable = true;
-  std::string last_error;
-  std::uint64_t requests = 0;
-  std::uint64_t errors = 0;
-};
-
 /// Counters for /metrics and /status. Cheap to update from every request. Thread-safe.
 class Metrics {
 public:
@@ -24,16 +16,13 @@ public:
   /// where its bytes came from ("cache", "stale", "upstream", "-").
   void recordRequest(const std::string& route, int status, const std::string& source,
                      std::uint64_t bytes);
-  /// An upstream answered (reachable) or could not be reached.
-  void recordUpstream(const std::string& upstream, bool reachable, const std::string& error);
-
   std::uint64_t hits() const { return hits_; }
   std::uint64_t misses() const { return misses_; }
-  std::map<std::string, UpstreamHealth> upstreams() const;
   /// Body bytes sent, by where they came from ("cache", "upstream").
   std::map<std::string, std::uint64_t> bytesBySource() const;
 
-  /// The counters in Prometheus text format, without the gauges the caller adds.
+  /// The counters in Prometheus text format, without the upstreams' and the cache's, which the
+  /// caller adds.
   std::string prometheusCounters() const;
 
 private:
@@ -42,7 +31,6 @@ private:
   std::map<std::string, std::uint64_t> hits_by_route_;
   std::map<std::string, std::uint64_t> misses_by_route_;
   std::map<std::string, std::uint64_t> bytes_by_source_;
-  std::map<std::string, UpstreamHealth> upstreams_;
   std::atomic<std::uint64_t> hits_{0};
   std::atomic<std::uint64_t> misses_{0};
 };

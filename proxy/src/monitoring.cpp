@@ -112,23 +112,20 @@ CacheTotals Monitoring::cacheTotals() {
 
 ApiResponse Monitoring::status() {
   const auto check = selfCheck();
-  const auto health = metrics_.upstreams();
   bool all_reachable = true;
 
   const auto current = upstreams_.current();
   Poco::JSON::Array upstreams;
   for (const auto& upstream_config : current->config.upstreams) {
+    const auto client = current->client(upstream_config.name);
+    const auto health = client ? client->health() : UpstreamHealth{};
+    const auto limit = client ? client->rateLimit() : RateLimitStatus{};
+    all_reachable = all_reachable && health.reachable;
     Poco::JSON::Object entry;
     entry.set("name", upstream_config.name);
-    const auto it = health.find(upstream_config.name);
-    const bool reachable = it == health.end() || it->second.reachable;
-    all_reachable = all_reachable && reachable;
-    entry.set("reachable", reachable);
-    entry.set("last_error", it == health.end() || it->second.last_error.empty()
-                                ? Poco::Dynamic::Var()
-                                : Poco::Dynamic::Var(it->second.last_error));
-    const auto client = current->client(upstream_config.name);
-    const auto limit = client ? client->rateLimit() : RateLimitStatus{};
+    entry.set("reachable", health.reachable);
+    entry.set("last_error", health.last_error.empty() ? Poco::Dynamic::Var()
+                                                      : Poco::Dynamic::Var(health.last_error));
     entry.set("ratelimit_remaining",
               limit.remaining ? Poco::Dynamic::Var(*limit.remaining) : Poco::Dynamic::Var());
     upstreams.add(entry);
@@ -181,7 +178,20 @@ ApiResponse Monitoring::metrics(const ApiRequest& request) {
          "# TYPE dcp_cache_objects gauge\n"
       << "dcp_cache_objects{kind=\"blob\"} " << totals.blobs << "\n"
       << "dcp_cache_objects{kind=\"manifest\"} " << totals.manifests << "\n"
-      << "# HELP dcp_upstream_ratelimit_remaining Pulls left in the upstream's window "
+      << "# HELP dcp_upstream_requests_total Requests sent to the upstream, by upstream.\n"
+         "# TYPE dcp_upstream_requests_total counter\n";
+  for (const auto& [name, upstream] : upstreams_.current()->clients) {
+    out << "dcp_upstream_requests_total{upstream=\"" << name << "\"} "
+        << upstream->health().requests << "\n";
+  }
+  out << "# HELP dcp_upstream_errors_total Upstream requests without an answer, timed out, or "
+         "answered 429 or 5xx.\n"
+         "# TYPE dcp_upstream_errors_total counter\n";
+  for (const auto& [name, upstream] : upstreams_.current()->clients) {
+    out << "dcp_upstream_errors_total{upstream=\"" << name << "\"} " << upstream->health().errors
+        << "\n";
+  }
+  out << "# HELP dcp_upstream_ratelimit_remaining Pulls left in the upstream's window "
          "(Docker Hub).\n"
          "# TYPE dcp_upstream_ratelimit_remaining gauge\n";
   for (const auto& [name, upstream] : upstreams_.current()->clients) {

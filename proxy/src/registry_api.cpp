@@ -110,9 +110,9 @@ std::optional<std::vector<std::string>> tagsOf(const std::string& body) {
 }
 
 RegistryApi::RegistryApi(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests,
-                         BlobService& blobs, AccessControl* access, Metrics* metrics)
+                         BlobService& blobs, AccessControl* access)
     : upstreams_(upstreams), metadata_(metadata), manifests_(manifests), blobs_(blobs),
-      access_(access), metrics_(metrics) {}
+      access_(access) {}
 
 ApiResponse RegistryApi::error(int status, const std::string& code, const std::string& message) {
   Poco::JSON::Object entry;
@@ -160,16 +160,7 @@ ApiResponse RegistryApi::handle(const ApiRequest& request) {
     }
   }
 
-  auto response = dispatch(route, upstream, request);
-  if (metrics_) {
-    // Whether the upstream answered: an answer from it, or an error that is not an outage.
-    if (response.source == "upstream") {
-      metrics_->recordUpstream(route.upstream->name, true, "");
-    } else if (response.source == "stale" || response.status == 503 || response.status == 429) {
-      metrics_->recordUpstream(route.upstream->name, false, response.body.substr(0, 300));
-    }
-  }
-  return response;
+  return dispatch(route, upstream, request);
 }
 
 ApiResponse RegistryApi::dispatch(const Route& route, Upstream& upstream,

@@ -4,7 +4,6 @@
 #include "blobs.hpp"
 #include "config.hpp"
 #include "manifests.hpp"
-#include "metrics.hpp"
 #include "router.hpp"
 #include "upstream_set.hpp"
 
@@ -69,9 +68,10 @@ struct ApiResponse {
 /// failure into a status code and an OCI error body. No other part speaks status codes.
 class RegistryApi {
 public:
-  /// `access` and `metrics` may be null (no access control, no counting).
+  /// `access` may be null (no access control). Requests are counted by the server, upstream
+  /// health by each Upstream.
   RegistryApi(Upstreams& upstreams, Metadata& metadata, ManifestService& manifests,
-              BlobService& blobs, AccessControl* access = nullptr, Metrics* metrics = nullptr);
+              BlobService& blobs, AccessControl* access = nullptr);
 
   ApiResponse handle(const ApiRequest& request);
 
@@ -95,7 +95,6 @@ private:
   ManifestService& manifests_;
   BlobService& blobs_;
   AccessControl* access_;
-  Metrics* metrics_;
 };
 
 /// Applies `n` and `last` to a sorted list; sets `next` when more follow.

@@ -275,6 +275,8 @@ struct Upstream::Impl {
   std::mutex auth_mutex;
   mutable std::mutex rate_mutex;
   RateLimitStatus rate;
+  mutable std::mutex health_mutex;
+  UpstreamHealth health;
 
   bool hasCredentials() const { return config.username.has_value() && config.password.has_value(); }
 
@@ -572,9 +574,38 @@ struct Upstream::Impl {
     return fetchToken(*challenge, scope);
   }
 
+  // A call with authentication, its outcome counted for /status and /metrics.
+  UpstreamResult<Answer> send(const Call& call) {
+    auto answer = sendAuthenticated(call);
+    recordHealth(call, answer);
+    return answer;
+  }
+
+  // Whether the upstream is there for its clients: no answer, a timeout, 429 or a 5xx say it is
+  // not (the cases where cached content is served stale); any other answer, a 404 included,
+  // says it is.
+  void recordHealth(const Call& call, const UpstreamResult<Answer>& answer) {
+    std::string failure;
+    if (!answer) {
+      const auto kind = answer.error().kind;
+      if (kind == Kind::Timeout || kind == Kind::Unavailable || kind == Kind::TooManyRequests) {
+        failure = answer.error().message;
+      }
+    } else if (answer->status == 429 || (answer->status >= 500 && answer->status <= 599)) {
+      failure = statusError(*answer, call.method + " " + call.path).message;
+    }
+    std::lock_guard lock(health_mutex);
+    ++health.requests;
+    health.reachable = failure.empty();
+    if (!failure.empty()) {
+      ++health.errors;
+      health.last_error = std::move(failure);
+    }
+  }
+
   // A call with authentication: the known Authorization first, then, on a 401 from the
   // upstream itself, the challenge answered and the call retried once.
-  UpstreamResult<Answer> send(const Call& call) {
+  UpstreamResult<Answer> sendAuthenticated(const Call& call) {
     const auto tried = knownAuthorization(call.scope);
     auto answer = sendFollowingRedirects(call, tried);
     if (!answer || answer->status != 401 || !answer->from_upstream) {
@@ -800,6 +831,11 @@ UpstreamResult<ListPage> Upstream::referrers(const RepositoryName& repository, c
 RateLimitStatus Upstream::rateLimit() const {
   std::lock_guard lock(impl_->rate_mutex);
   return impl_->rate;
+}
+
+UpstreamHealth Upstream::health() const {
+  std::lock_guard lock(impl_->health_mutex);
+  return impl_->health;
 }
 
 } // namespace proxy

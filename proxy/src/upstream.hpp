@@ -73,6 +73,18 @@ struct RateLimitStatus {
   std::optional<long> remaining;
 };
 
+/// How the upstream answered the proxy lately, for /status and /metrics.
+struct UpstreamHealth {
+  /// False while the last request got no answer, a timeout, 429 or a 5xx; true before the
+  /// first request.
+  bool reachable = true;
+  /// The last such failure, kept after the upstream recovered; empty before the first.
+  std::string last_error;
+  /// Requests sent (a 401 answered with a token and retried counts once), and failed ones.
+  std::uint64_t requests = 0;
+  std::uint64_t errors = 0;
+};
+
 /// One registry upstream. The only place that speaks HTTP to registries: authentication
 /// (Bearer tokens cached per scope until expiry, Basic), redirects (followed here, with no
 /// Authorization header on another host), timeouts and the error mapping. Thread-safe.
@@ -112,6 +124,9 @@ public:
 
   /// The last rate-limit headers seen on a manifest answer.
   RateLimitStatus rateLimit() const;
+
+  /// Reachability and request counts.
+  UpstreamHealth health() const;
 
 private:
   struct Impl;

@@ -87,6 +87,13 @@ dcp_assert_match() {
   fi
 }
 
+# dcp_assert_ge ACTUAL MINIMUM MSG
+dcp_assert_ge() {
+  if ! [ "$1" -ge "$2" ] 2>/dev/null; then
+    dcp_fail "$3: expected at least $2, got '$1'"
+  fi
+}
+
 # ---------------------------------------------------------------------------------------------
 # lifecycle
 
@@ -126,7 +133,13 @@ dcp__on_exit() {
   if [ "${DCP_KEEP_TMP:-0}" = 1 ]; then
     echo "kept $DCP_TMP" >&2
   elif [ -n "${DCP_TMP:-}" ]; then
-    rm -rf "$DCP_TMP"
+    # A mount a daemon made under it (a container's bind mount, a network namespace) can take
+    # a moment to go away after the daemon stopped.
+    for i in 1 2 3 4 5; do
+      rm -rf "$DCP_TMP" 2>/dev/null && break
+      sleep "$i"
+    done
+    [ -e "$DCP_TMP" ] && echo "could not remove $DCP_TMP" >&2
   fi
   exit "$status"
 }
@@ -654,3 +667,33 @@ dcp_assert_oci_error() {
 }
 
 dcp_sha256() { sha256sum "$1" | cut -d' ' -f1; }
+
+# ---------------------------------------------------------------------------------------------
+# uptime-kuma's view (tools/uptime-kuma: the jsonata package uptime-kuma uses, from npm)
+
+# dcp_kuma_setup: installs the monitor checker with `npm ci` (the committed lockfile) into
+# $DCP_TMP/uptime-kuma, once per test.
+dcp_kuma_setup() {
+  local dir="$DCP_TMP/uptime-kuma"
+  [ -d "$dir/node_modules/jsonata" ] && return 0
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    dcp_die "node and npm are needed (scripts/install-deps.sh installs them)"
+  fi
+  mkdir -p "$dir"
+  cp "$DCP_TOOLS_DIR/uptime-kuma/package.json" "$DCP_TOOLS_DIR/uptime-kuma/package-lock.json" \
+    "$DCP_TOOLS_DIR/uptime-kuma/check_monitors.js" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >"$dir/npm.log" 2>&1) ||
+    dcp_die "npm ci for the uptime-kuma checker failed: $(tail -n 5 "$dir/npm.log")"
+}
+
+# dcp_kuma_check ORIGIN [CA_FILE]: judges every monitor of docs/monitoring.md against ORIGIN
+# (https://127.0.0.1:PORT) as uptime-kuma does, trusting CA_FILE through NODE_EXTRA_CA_CERTS
+# as uptime-kuma would; prints one "UP|DOWN ..." line per monitor and uptime-kuma version.
+dcp_kuma_check() {
+  dcp_kuma_setup
+  local -a ca=()
+  [ -n "${2:-}" ] && ca=(NODE_EXTRA_CA_CERTS="$2")
+  env -u NODE_EXTRA_CA_CERTS "${ca[@]}" node "$DCP_TMP/uptime-kuma/check_monitors.js" \
+    --doc "$DCP_REPO_ROOT/docs/monitoring.md" --origin "$1" ||
+    dcp_die "check_monitors.js could not judge the monitors of docs/monitoring.md"
+}

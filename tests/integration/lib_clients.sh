@@ -20,17 +20,23 @@
 #   skopeo's blob-info cache in /var/lib/containers/cache, their short-name lock in
 #   /var/cache/containers). Nothing the test does lands there, and the machine's containerd
 #   socket and podman storage, should they exist, are out of reach. The mounts go away with
-#   the namespace.
-# DCP_NO_UNSHARE=1 runs in the machine's namespaces instead.
+#   the namespace. /etc/docker is one of them too, so a test can write certs.d there for its
+#   own dockerd without touching the machine's.
+# DCP_CLIENTS_NETWORK=host (set before sourcing) keeps the machine's network namespace and makes
+# only the mount namespace: for a test that must reach the Debian archive (image builds); it
+# then checks the proxy's logs to rule out a fallback. DCP_NO_UNSHARE=1 runs in the machine's
+# namespaces instead.
 if [ -z "${DCP_IN_UNSHARE:-}" ] && [ "${DCP_NO_UNSHARE:-0}" != 1 ]; then
-  if unshare --net --mount true 2>/dev/null; then
+  dcp_unshare_net=(--net)
+  [ "${DCP_CLIENTS_NETWORK:-}" = host ] && dcp_unshare_net=()
+  if unshare "${dcp_unshare_net[@]}" --mount true 2>/dev/null; then
     export DCP_IN_UNSHARE=1
     # shellcheck disable=SC2016 # expanded by the inner bash
-    exec unshare --net --mount --propagation private -- /bin/bash -c '
+    exec unshare "${dcp_unshare_net[@]}" --mount --propagation private -- /bin/bash -c '
       set -e
-      ip link set lo up
+      [ "${DCP_CLIENTS_NETWORK:-}" = host ] || ip link set lo up
       for dir in /run/containerd /run/docker /run/runc /run/containers /run/libpod \
-        /var/lib/containers /var/cache/containers; do
+        /var/lib/containers /var/cache/containers /etc/docker; do
         mkdir -p "$dir"
         mount -t tmpfs -o mode=0700,size=256m dcp-private "$dir"
       done
@@ -303,11 +309,4 @@ dcp_proxy_served() {
       if (meth == m && path ~ re && status ~ st && (src == "" || s == src)) n++
     }
     END { print n + 0 }' "$DCP_TMP/$1.log"
-}
-
-# dcp_assert_ge ACTUAL MINIMUM MSG
-dcp_assert_ge() {
-  if ! [ "$1" -ge "$2" ] 2>/dev/null; then
-    dcp_fail "$3: expected at least $2, got '$1'"
-  fi
 }

@@ -798,6 +798,62 @@ TEST_CASE("Upstream: rate-limit headers of manifest answers are recorded", "[pro
   }
 }
 
+TEST_CASE("Upstream: health follows the last answer and keeps the last failure",
+          "[proxy][upstream]") {
+  TestHttpServer server;
+  int status = 200;
+  server.onPrefix("*", "/v2/library/alpine/", [&](const Request&, Response& response) {
+    if (status == 200) {
+      replyManifest(response, kManifest, {});
+      return;
+    }
+    TestHttpServer::reply(response, status,
+                          R"({"errors":[{"code":"UNAVAILABLE","message":"back soon"}]})");
+  });
+  common::HttpClient http;
+  common::FakeClock clock;
+  Upstream upstream(configFor(server.url()), http, clock);
+  CHECK(upstream.health().reachable);
+  CHECK(upstream.health().requests == 0);
+
+  REQUIRE(upstream.headManifest(repo("library/alpine"), tagRef("3.20"), "").ok());
+  CHECK(upstream.health().reachable);
+  CHECK(upstream.health().requests == 1);
+  CHECK(upstream.health().errors == 0);
+  CHECK(upstream.health().last_error.empty());
+
+  SECTION("a 5xx makes it unreachable until the next answer, which a 404 is") {
+    status = 503;
+    REQUIRE_FALSE(upstream.getManifest(repo("library/alpine"), tagRef("3.20"), "").ok());
+    CHECK_FALSE(upstream.health().reachable);
+    CHECK(upstream.health().errors == 1);
+    CHECK_THAT(upstream.health().last_error,
+               Catch::Contains("503") && Catch::Contains("back soon"));
+
+    status = 404;
+    REQUIRE_FALSE(upstream.headBlob(repo("library/alpine"), digestOf("x")).ok());
+    CHECK(upstream.health().reachable);
+    CHECK(upstream.health().requests == 3);
+    CHECK(upstream.health().errors == 1);
+    CHECK_THAT(upstream.health().last_error, Catch::Contains("503"));
+  }
+
+  SECTION("429 counts as a failure") {
+    status = 429;
+    REQUIRE_FALSE(upstream.tagsList(repo("library/alpine"), "").ok());
+    CHECK_FALSE(upstream.health().reachable);
+    CHECK(upstream.health().errors == 1);
+  }
+
+  SECTION("no answer at all") {
+    Upstream gone(configFor("http://127.0.0.1:" + std::to_string(closedPort())), http, clock);
+    REQUIRE_FALSE(gone.headManifest(repo("library/alpine"), tagRef("3.20"), "").ok());
+    CHECK_FALSE(gone.health().reachable);
+    CHECK(gone.health().errors == 1);
+    CHECK_THAT(gone.health().last_error, Catch::Contains("manifests/3.20"));
+  }
+}
+
 TEST_CASE("Upstream: tags/list and referrers pass the query on and return the Link header",
           "[proxy][upstream]") {
   TestHttpServer server;

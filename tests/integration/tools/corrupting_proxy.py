@@ -10,6 +10,9 @@ whose path matches --match (default: blob paths) is changed, as the flags ask:
   --hold-after N         send N body bytes, then stop sending until --release-file exists;
                          logs `hold: ... holding at N` when it stops, `hold: ... released` after
 
+  --manifest-header "Name: value"   add this header to every manifest answer (repeatable), e.g.
+                                    Docker Hub's `ratelimit-remaining: 76;w=21600`
+
 The hold is what lets a test catch a download in flight without guessing how long it takes.
 
 Each answered request is logged on stderr:
@@ -95,6 +98,10 @@ class Forwarder(http.server.BaseHTTPRequestHandler):
                 self.send_header(key, value)
         if declared is not None:
             self.send_header("Content-Length", declared)
+        if "/manifests/" in path_only:
+            for extra in opts.manifest_header:
+                name, _, value = extra.partition(":")
+                self.send_header(name.strip(), value.strip())
         self.end_headers()
 
         sent = 0
@@ -158,6 +165,7 @@ def main():
     parser.add_argument("--delay-per-chunk", type=float, default=0.0)
     parser.add_argument("--hold-after", type=int, default=-1)
     parser.add_argument("--release-file", default="")
+    parser.add_argument("--manifest-header", action="append", default=[])
     opts = parser.parse_args()
 
     upstream = urllib.parse.urlsplit(opts.upstream)
