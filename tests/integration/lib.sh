@@ -596,6 +596,19 @@ dcp_start_proxy() {
   dcp_wait_http "http://127.0.0.1:$port/v2/" 30 "$name"
 }
 
+# dcp_start_recorder NAME: a healthchecks.io look-alike (tools/certmgr_ping_recorder.py) on a
+# free port, recording every ping as a JSON line; exports NAME_PORT and NAME_PINGS (the file).
+dcp_start_recorder() {
+  local name=$1 port
+  port=$(dcp_free_port)
+  dcp__export "$name" PORT "$port"
+  dcp__export "$name" PINGS "$DCP_TMP/$name.jsonl"
+  : >"$DCP_TMP/$name.jsonl"
+  dcp_spawn "$name" "$DCP_TMP/$name.log" python3 "$DCP_TOOLS_DIR/certmgr_ping_recorder.py" \
+    --port "$port" --out "$DCP_TMP/$name.jsonl"
+  dcp_wait_http "http://127.0.0.1:$port/healthz" 30 "$name"
+}
+
 # dcp_restart_proxy NAME: same config, storage and log.
 dcp_restart_proxy() {
   dcp_stop "$1"

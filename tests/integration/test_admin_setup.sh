@@ -21,12 +21,9 @@ dcp_setup
 [ -x "$DCP_CERTMGR_BIN" ] || dcp_die "certificate-manager not found: $DCP_CERTMGR_BIN"
 
 # --- peers: ping recorder, upstream with the generated images, LAN CA, proxy ---------------------
-rec_port=$(dcp_free_port)
-pings="$DCP_TMP/pings.jsonl"
-: >"$pings"
-dcp_spawn recorder "$DCP_TMP/recorder.log" python3 "$DCP_TOOLS_DIR/certmgr_ping_recorder.py" \
-  --port "$rec_port" --out "$pings"
-dcp_wait_http "http://127.0.0.1:$rec_port/healthz" 30 recorder
+dcp_start_recorder recorder
+rec_port=$recorder_PORT
+pings=$recorder_PINGS
 admin_check="/ping/0a0a0a0a-0000-4000-8000-00000000ad01"
 proxy_check="/ping/0a0a0a0a-0000-4000-8000-00000000b0b1"
 

@@ -8,12 +8,9 @@ source "$(dirname "$0")/lib_pebble.sh"
 dcp_setup
 dcp_require_certmgr
 
-port=$(dcp_free_port)
-pings="$DCP_TMP/pings.jsonl"
-: >"$pings"
-dcp_spawn recorder "$DCP_TMP/recorder.log" python3 "$DCP_TOOLS_DIR/certmgr_ping_recorder.py" \
-  --port "$port" --out "$pings"
-dcp_wait_http "http://127.0.0.1:$port/healthz" 30 recorder
+dcp_start_recorder recorder
+port=$recorder_PORT
+pings=$recorder_PINGS
 check_url="http://127.0.0.1:$port/ping/6f0f3a9e-0000-4000-8000-000000000001"
 
 # 1. A good check: /start, then success, same rid.

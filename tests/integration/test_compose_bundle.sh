@@ -39,12 +39,9 @@ command -v docker-compose >/dev/null || dcp_die "docker-compose not found (scrip
 command -v mmdebstrap >/dev/null || dcp_die "mmdebstrap not found (scripts/install-deps.sh)"
 
 # --- peers: recorder, upstream with the generated images, the daemon -------------------------------
-rec_port=$(dcp_free_port)
-pings="$DCP_TMP/pings.jsonl"
-: >"$pings"
-dcp_spawn recorder "$DCP_TMP/recorder.log" python3 "$DCP_TOOLS_DIR/certmgr_ping_recorder.py" \
-  --port "$rec_port" --out "$pings"
-dcp_wait_http "http://127.0.0.1:$rec_port/healthz" 30 recorder
+dcp_start_recorder recorder
+rec_port=$recorder_PORT
+pings=$recorder_PINGS
 
 dcp_start_upstream hub
 dcp_load_images hub

@@ -17,12 +17,9 @@ dcp_setup
 : "${DCP_CERTMGR_BIN:=$DCP_REPO_ROOT/build/release/certificate-manager/certificate-manager}"
 [ -x "$DCP_CERTMGR_BIN" ] || dcp_die "certificate-manager not found: $DCP_CERTMGR_BIN"
 
-rec_port=$(dcp_free_port)
-pings="$DCP_TMP/pings.jsonl"
-: >"$pings"
-dcp_spawn recorder "$DCP_TMP/recorder.log" python3 "$DCP_TOOLS_DIR/certmgr_ping_recorder.py" \
-  --port "$rec_port" --out "$pings"
-dcp_wait_http "http://127.0.0.1:$rec_port/healthz" 30 recorder
+dcp_start_recorder recorder
+rec_port=$recorder_PORT
+pings=$recorder_PINGS
 
 # The upstream behind a forwarder that adds Docker Hub's rate-limit headers to manifests.
 dcp_start_upstream hub
