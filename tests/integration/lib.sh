@@ -50,6 +50,7 @@ dcp_fail() {
     printf '%s\n' "$*" >>"$DCP_TMP/failures"
     return 0
   fi
+  [ -d "${DCP_TMP:-/nonexistent}" ] && printf '%s\n' "$*" >>"$DCP_TMP/died"
   exit 1
 }
 
@@ -57,6 +58,8 @@ dcp_fail() {
 # always ends the test, also under DCP_SOFT_FAIL.
 dcp_die() {
   printf 'FAIL: %s\n' "$*" >&2
+  # Said again after the peers' logs, so that the reason is also in the last lines of output.
+  [ -d "${DCP_TMP:-/nonexistent}" ] && printf '%s\n' "$*" >>"$DCP_TMP/died"
   exit 1
 }
 
@@ -129,6 +132,10 @@ dcp__on_exit() {
       echo "----- last lines of $name (${DCP_LOGS[$name]}) -----" >&2
       tail -n 25 "${DCP_LOGS[$name]}" 2>/dev/null | cut -c1-400 >&2
     done
+    echo "----- why it failed -----" >&2
+    [ -s "$DCP_TMP/failures" ] && sed 's/^/FAIL: /' "$DCP_TMP/failures" >&2
+    [ -s "$DCP_TMP/died" ] && sed 's/^/FAIL: /' "$DCP_TMP/died" >&2
+    [ -s "$DCP_TMP/died" ] || [ -s "$DCP_TMP/failures" ] || echo "exit status $status" >&2
   fi
   if [ "${DCP_KEEP_TMP:-0}" = 1 ]; then
     echo "kept $DCP_TMP" >&2
