@@ -70,6 +70,8 @@ ROWS = [
     Row("upstream requests during the by-tag wrk", "requests", "man_tag_up_requests",
         target=("abs", "<=", 0), target_text="0", digits=0),
     Row("20 concurrent GETs of one uncached {miss} blob", "s", "miss_s", chart="20 misses time"),
+    Row("failed clients of 20 concurrent misses", "clients", "miss_failed",
+        target=("abs", "<=", 0), target_text="0", digits=0),
     Row("upstream bytes, 20 concurrent misses", "× blob", "miss_up_bytes", scale="miss_bytes",
         target=("abs", "<=", 1.0), target_text="1.0× blob", chart="upstream bytes, 20 misses"),
     Row("RSS idle after start", "MiB", "rss_idle_mib", target=("abs", "<=", 20),

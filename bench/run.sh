@@ -516,8 +516,10 @@ bench_manifests() {
 
 # bench_miss NAME BASE_URL: MISS_CLIENTS clients GET the same uncached blob at once. Each
 # client hashes what it receives instead of writing it to disk (20 files would measure the disk).
+# Any failed client fails the run for ours; the reference's failures are counted and reported
+# (a finding about it, not about this script).
 bench_miss() {
-  local name=$1 base=$2 mark start secs i
+  local name=$1 base=$2 mark start secs i failed=0 why=""
   mark=$(bench_up_mark)
   start=$(bench_now)
   for ((i = 0; i < MISS_CLIENTS; i++)); do
@@ -526,14 +528,26 @@ bench_miss() {
       "$base/v2/library/big/blobs/$MISS_DIGEST"
   done
   for ((i = 0; i < MISS_CLIENTS; i++)); do
-    dcp_wait "miss$i" || dcp_die "$name: concurrent miss client $i failed: $(cat "$DCP_TMP/miss$i.log")"
+    if ! dcp_wait "miss$i"; then
+      failed=$((failed + 1))
+      why="client $i: $(head -n1 "$DCP_TMP/miss$i.log")"
+    elif [ "sha256:$(tail -n1 "$DCP_TMP/miss$i.log" | cut -d' ' -f1)" != "$MISS_DIGEST" ]; then
+      failed=$((failed + 1))
+      why="client $i got bytes with the wrong digest"
+    fi
   done
   secs=$(bench_elapsed "$start")
-  for ((i = 0; i < MISS_CLIENTS; i++)); do
-    [ "sha256:$(tail -n1 "$DCP_TMP/miss$i.log" | cut -d' ' -f1)" = "$MISS_DIGEST" ] ||
-      dcp_die "$name: concurrent miss client $i got wrong bytes"
-  done
   rm -f "$DCP_TMP"/miss*.log
+  if [ "$failed" -gt 0 ]; then
+    local log
+    log="${name}_LOG"
+    log=${!log}
+    why="$failed of $MISS_CLIENTS concurrent miss clients failed ($why); its log says: $(
+      grep -iE 'error|warn|status=5' "$log" | tail -n 3 | cut -c1-300 || true)"
+    [ "$name" = dcp ] && dcp_die "$name: $why"
+    dcp_log "$name: $why"
+  fi
+  bench_record "miss_failed.$name" "$failed"
   bench_record "miss_s.$name" "$secs"
   bench_record "miss_up_bytes.$name" "$(bench_up_since "$mark" bytes)"
 }
