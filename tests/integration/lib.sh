@@ -626,6 +626,12 @@ dcp_restart_proxy() {
 # (debug level) with that method, a path matching PATH_REGEX (query removed) and, if given,
 # source=cache|upstream.
 dcp_proxy_requests() {
+  dcp_log_requests "$DCP_TMP/$1.log" "$2" "$3" "${4:-}"
+}
+
+# dcp_log_requests LOG METHOD PATH_REGEX [SOURCE_REGEX]: the same for any file holding the
+# proxy's access lines (a container's log); SOURCE_REGEX must match the whole source.
+dcp_log_requests() {
   awk -v m="$2" -v re="$3" -v src="${4:-}" '
     /access: request served:/ {
       meth = ""; path = ""; s = ""
@@ -635,9 +641,9 @@ dcp_proxy_requests() {
         else if ($i ~ /^source=/) s = substr($i, 8)
       }
       sub(/\?.*/, "", path)
-      if (meth == m && path ~ re && (src == "" || s == src)) n++
+      if (meth == m && path ~ re && (src == "" || s ~ ("^(" src ")$"))) n++
     }
-    END { print n + 0 }' "$DCP_TMP/$1.log"
+    END { print n + 0 }' "$1"
 }
 
 # ---------------------------------------------------------------------------------------------

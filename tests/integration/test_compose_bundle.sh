@@ -172,21 +172,6 @@ save_logs() {
   done
 }
 
-# proxy_served LOG METHOD PATH_ERE SOURCE_ERE: access lines of the proxy in LOG.
-proxy_served() {
-  awk -v m="$2" -v re="$3" -v src="^($4)\$" '
-    /access: request served:/ {
-      meth = ""; path = ""; s = ""
-      for (i = 1; i <= NF; i++) {
-        if ($i ~ /^method=/) meth = substr($i, 8)
-        else if ($i ~ /^path=/) path = substr($i, 6)
-        else if ($i ~ /^source=/) s = substr($i, 8)
-      }
-      if (meth == m && path ~ re && s ~ src) n++
-    }
-    END { print n + 0 }' "$1"
-}
-
 # --- build --------------------------------------------------------------------------------------------
 start=$SECONDS
 compose build >"$DCP_TMP/build.log" 2>&1 || dcp_die "docker-compose build failed: $(tail -n 40 "$DCP_TMP/build.log")"
@@ -255,10 +240,10 @@ dcp_assert_eq "$out" hello-from-dcp "output of busybox:v1"
 save_logs ""
 proxy_log="$DCP_TMP/bundle-proxy.log"
 digest=$(dcp_image_field library/busybox:v1 digest)
-dcp_assert_ge "$(proxy_served "$proxy_log" GET "^/v2/library/busybox/manifests/(v1|$digest)\$" '[a-z-]+')" 1 \
+dcp_assert_ge "$(dcp_log_requests "$proxy_log" GET "^/v2/library/busybox/manifests/(v1|$digest)\$" '[a-z-]+')" 1 \
   "manifest GETs of busybox:v1 in the proxy's log"
 for blob in $(dcp_image_blobs library/busybox:v1 amd64); do
-  dcp_assert_ge "$(proxy_served "$proxy_log" GET "^/v2/library/busybox/blobs/$blob\$" cache)" 1 \
+  dcp_assert_ge "$(dcp_log_requests "$proxy_log" GET "^/v2/library/busybox/blobs/$blob\$" cache)" 1 \
     "blob $blob served from the cache"
 done
 dcp_assert_eq "$(dcp_upstream_requests hub GET '^/v2/library/busybox/blobs/')" "$hub_blob_gets" \
@@ -318,7 +303,7 @@ dcp_assert_eq "$rc" 0 "admin-setup's exit status with the upstream stopped (the 
 out=$("$DCP_DOCKER_CLI" run --rm --network none busybox:v1 2>&1) || true
 dcp_assert_eq "$out" hello-from-dcp "output of busybox:v1 pulled with the upstream stopped"
 save_logs -2
-dcp_assert_ge "$(proxy_served "$DCP_TMP/bundle-proxy-2.log" GET '^/v2/library/busybox/manifests/' 'stale|cache')" 1 \
+dcp_assert_ge "$(dcp_log_requests "$DCP_TMP/bundle-proxy-2.log" GET '^/v2/library/busybox/manifests/' 'stale|cache')" 1 \
   "busybox manifests served from the cache after the second up"
 "$DCP_DOCKER_CLI" cp "$(container admin-setup):/client-config/ca.crt" "$DCP_TMP/ca-after.crt"
 dcp_assert_eq "$(sha256sum <"$DCP_TMP/ca-after.crt")" "$ca_before" "the LAN CA after down and up"
