@@ -310,7 +310,8 @@ size are checked on every transfer and the digest on one download per server. Ma
 `wrk -c {m['wrk_connections']} -t 2 -d {m['wrk_seconds']}s` (non-2xx answers fail the run).
 Upstream bytes and requests come from the upstream's access log, counted once the upstream is
 quiet (the reference stores a blob with a second, background download). Misses:
-{m['miss_clients']} `curl` started together, each piped through `sha256sum` and checked. Memory: `/proc/PID/status`
+{m['miss_clients']} `curl` started together, each piped through `sha256sum` and checked (a failed
+client of ours fails the run; the reference's are counted). Memory: `/proc/PID/status`
 (VmRSS, RssAnon after start, VmHWM at the end of a run; VmRSS sampled every 50 ms while a
 client downloads the {int(m['huge_bytes']) / 1e9:.0f} GB blob, piped through `sha256sum`). CPU:
 utime+stime of the process at the end of a run; the CPU spent under wrk is counted apart (per
